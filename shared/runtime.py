@@ -1,0 +1,63 @@
+"""Build the process's collaborators from settings: the job store, the storage, the Celery app.
+
+Each service calls these once at start-up (api lifespan, worker init) and passes the objects on.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from shared.jobs.store import JobStore
+from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+    from shared.storage.base import Storage
+
+
+def make_store(settings: Settings) -> JobStore:
+    return JobStore.from_url(settings.redis_url)
+
+
+def make_storage(settings: Settings) -> Storage:
+    from shared.storage.factory import make_storage as build
+
+    if settings.storage_backend == "s3":
+        return build(
+            "s3",
+            bucket=settings.s3_bucket,
+            endpoint_url=settings.s3_endpoint_url,
+            public_endpoint_url=settings.s3_public_endpoint_url,
+            region=settings.s3_region,
+            access_key=settings.s3_access_key.get_secret_value() if settings.s3_access_key else None,
+            secret_key=settings.s3_secret_key.get_secret_value() if settings.s3_secret_key else None,
+        )
+    return build(
+        "local",
+        root=settings.local_storage_dir,
+        secret=settings.signing_secret.get_secret_value().encode(),
+        base_url=settings.public_base_url.rstrip("/") + "/storage",
+    )
+
+
+def make_celery(settings: Settings, name: str = "speakup") -> Celery:
+    from shared.celery_app import create_celery
+
+    return create_celery(settings, name)
+
+
+def input_key(job_id: str) -> str:
+    return f"jobs/{job_id}/input"
+
+
+def enhanced_key(job_id: str) -> str:
+    return f"jobs/{job_id}/enhanced.wav"
+
+
+def output_key(job_id: str, fmt: str) -> str:
+    return f"jobs/{job_id}/output.{fmt}"
+
+
+def job_prefix(job_id: str) -> str:
+    return f"jobs/{job_id}/"
