@@ -61,3 +61,24 @@ def output_key(job_id: str, fmt: str) -> str:
 
 def job_prefix(job_id: str) -> str:
     return f"jobs/{job_id}/"
+
+
+class WorkerContext:
+    """What a worker process needs, built once on first use (not at import)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._store: JobStore | None = None
+        self._storage: Storage | None = None
+
+    @property
+    def store(self) -> JobStore:
+        if self._store is None:
+            self._store = make_store(self.settings)
+        return self._store
+
+    @property
+    def storage(self) -> Storage:
+        if self._storage is None:
+            self._storage = make_storage(self.settings)
+        return self._storage

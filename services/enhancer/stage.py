@@ -1,0 +1,109 @@
+"""The enhance stage: input from storage → decode & validate → engine, block by block →
+`enhanced.wav` in storage → hand over to the upsampler. Celery-free; tasks.py is a thin shell."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from services.enhancer import engines
+from shared.audio.blocks import process_file
+from shared.audio.decode import AudioRejected, DecodeLimits, probe_and_decode_to_wav
+from shared.jobs.model import JobStatus
+from shared.logging import log_event
+from shared.runtime import WorkerContext, enhanced_key, input_key
+from shared.stages import StageFailed, claim, deadline_check, fail, progress_reporter
+
+log = logging.getLogger("speakup.enhancer")
+SAMPLE_RATE_HZ = engines.SAMPLE_RATE_HZ
+
+Enqueue = Callable[[str, dict[str, float]], None]
+
+
+def run_enhance(ctx: WorkerContext, job_id: str, enqueue_upsample: Enqueue, retries: int = 0) -> str:
+    """Run the stage for one job; returns what happened ("done", "failed")."""
+    settings, store, storage = ctx.settings, ctx.store, ctx.storage
+    claimed = claim(store, job_id, previous=JobStatus.QUEUED, running=JobStatus.ENHANCING,
+                    stage="enhance", max_attempts=settings.max_redeliveries, retries=retries)
+    job = store.get(job_id)
+    assert job is not None
+    report = progress_reporter(store, job_id, JobStatus.ENHANCING)
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="speakup-enh-") as tmp:
+        src, decoded, enhanced = Path(tmp, "input"), Path(tmp, "in16k.wav"), Path(tmp, "out.wav")
+        storage.download_file(input_key(job_id), src)
+        try:
+            info = probe_and_decode_to_wav(src, decoded, target_rate_hz=SAMPLE_RATE_HZ,
+                                           limits=decode_limits(settings))
+        except AudioRejected as exc:
+            fail(store, job_id, exc.code, exc.message)
+            return "failed"
+        src.unlink()
+        report(0.1)
+        duration_s = sf.info(str(decoded)).duration
+        loudness_in = measure_file(decoded)
+        store.merge(job_id, "input", {**_info_dict(info), "attempt": claimed.attempt})
+        store.merge(job_id, "metrics", {"input_lufs": loudness_in[0],
+                                        "input_true_peak_dbtp": loudness_in[1]})
+        try:
+            engine = engines.get(job.options.engine)
+        except LookupError as exc:
+            fail(store, job_id, "unknown_engine", str(exc))
+            return "failed"
+        soft_limit_s, _ = settings.task_time_limits(duration_s)
+        check = deadline_check(store, job_id, JobStatus.ENHANCING, soft_limit_s)
+        strength = job.options.strength
+        try:
+            process_file(decoded, enhanced,
+                         lambda x: engine.enhance(x, SAMPLE_RATE_HZ, strength),
+                         block_s=settings.enhance_block_s, overlap_s=0.5, context_s=1.0,
+                         progress=lambda f: report(0.1 + 0.85 * f), check=check)
+        except StageFailed as exc:
+            fail(store, job_id, exc.code, exc.message)
+            return "failed"
+        storage.put_file(enhanced_key(job_id), enhanced, "audio/wav")
+    compute_s = time.monotonic() - started
+    store.merge(job_id, "engine", {"enhancer": engine.name, "enhancer_version": engine.version})
+    store.merge(job_id, "metrics", {"enhance_s": round(compute_s, 3),
+                                    "enhance_rtf": round(compute_s / max(duration_s, 1e-6), 4)})
+    report(1.0)
+    enqueue_upsample(job_id, {"duration_s": duration_s})
+    log_event(log, "stage.enhanced", job_id=job_id, engine=engine.name,
+              duration_s=round(duration_s, 2), seconds=round(compute_s, 2))
+    return "done"
+
+
+def decode_limits(settings) -> DecodeLimits:  # type: ignore[no-untyped-def]
+    return DecodeLimits(max_duration_s=settings.max_duration_s, max_decode_s=settings.max_decode_s,
+                        max_input_bytes=settings.max_upload_bytes)
+
+
+def measure_file(path: Path, max_s: float = 600.0) -> tuple[float | None, float | None]:
+    """Integrated loudness and true peak of (up to the first `max_s` of) a WAV file."""
+    from shared.audio.loudness import integrated_lufs, true_peak_dbtp
+
+    info = sf.info(str(path))
+    audio, rate = sf.read(str(path), frames=int(max_s * info.samplerate), dtype="float32")
+    if audio.ndim > 1:
+        audio = audio.mean(axis=1)
+    if not len(audio) or not np.any(audio):
+        return None, None
+    return _round(integrated_lufs(audio, rate)), _round(true_peak_dbtp(audio, rate))
+
+
+def _round(value: float) -> float | None:
+    return round(float(value), 2) if np.isfinite(value) else None
+
+
+def _info_dict(info: object) -> dict[str, object]:
+    if hasattr(info, "model_dump"):
+        return info.model_dump(mode="json")  # type: ignore[no-any-return]
+    from dataclasses import asdict, is_dataclass
+
+    return asdict(info) if is_dataclass(info) else dict(vars(info))  # type: ignore[arg-type]

@@ -1,0 +1,30 @@
+"""Celery shell of the upsample stage."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import Celery
+
+from services.upsampler.stage import run_upsample
+from shared.logging import log_event
+from shared.runtime import WorkerContext
+from shared.stages import StageSkipped, transient_errors
+from shared.tasks import QUEUE_CLEANUP, TASK_UPSAMPLE, TASK_WEBHOOK
+from shared.worker_app import RETRY_POLICY
+
+log = logging.getLogger("speakup.upsampler")
+
+
+def register_tasks(app: Celery, ctx: WorkerContext) -> None:
+    @app.task(name=TASK_UPSAMPLE, bind=True, autoretry_for=transient_errors(), **RETRY_POLICY)
+    def upsample(self, job_id: str) -> str:  # type: ignore[no-untyped-def]
+        def notify(jid: str, event: str) -> None:
+            app.send_task(TASK_WEBHOOK, kwargs={"job_id": jid, "event": event},
+                          queue=QUEUE_CLEANUP)
+
+        try:
+            return run_upsample(ctx, job_id, notify, retries=self.request.retries)
+        except StageSkipped as exc:
+            log_event(log, "stage.skipped", job_id=job_id, stage="upsample", reason=str(exc))
+            return "skipped"
