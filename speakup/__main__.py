@@ -1,0 +1,5 @@
+import sys
+
+from speakup.cli import main
+
+sys.exit(main())
