@@ -1,0 +1,67 @@
+"""Self-describing HiFi-GAN checkpoints, written atomically and read with weights_only=True.
+
+A bundle holds `format_version`, `model` ("hifigan"), the config as plain data, and state
+dicts; `build_enhancer` rebuilds the network from the bundle's own config, never a global one.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from services.enhancer.model.config import HiFiGANConfig, config_from_dict, config_to_dict
+from services.enhancer.model.enhancer import Enhancer
+
+FORMAT_VERSION = 1
+MODEL_NAME = "hifigan"
+
+
+class CheckpointError(ValueError):
+    """Not a HiFi-GAN checkpoint this code can read."""
+
+
+def save_checkpoint(path: str | Path, config: HiFiGANConfig, enhancer: dict[str, torch.Tensor],
+                    step: int, **extra: Any) -> None:
+    """Write atomically: a crash mid-write leaves the previous file intact.
+
+    extra: e.g. discriminators=..., optimizers={...}, metrics={...} (plain data and tensors).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    bundle = {"format_version": FORMAT_VERSION, "model": MODEL_NAME,
+              "config": config_to_dict(config), "step": int(step), "enhancer": enhancer, **extra}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(bundle, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    bundle = torch.load(path, map_location=map_location, weights_only=True)
+    if not isinstance(bundle, dict) or bundle.get("model") != MODEL_NAME:
+        raise CheckpointError(f"{path} is not a {MODEL_NAME} checkpoint")
+    if bundle.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"{path}: format_version {bundle.get('format_version')} "
+                              f"(this code reads {FORMAT_VERSION})")
+    return bundle
+
+
+def build_enhancer(bundle: dict[str, Any]) -> Enhancer:
+    """The generator + Postnet with the checkpoint's own config and weights, in eval mode."""
+    model = Enhancer(config_from_dict(bundle["config"]))
+    model.load_state_dict(bundle["enhancer"])
+    return model.eval()
+
+
+def load_enhancer(path: str | Path, map_location: str | torch.device = "cpu") -> Enhancer:
+    return build_enhancer(load_checkpoint(path, map_location))

@@ -1,0 +1,158 @@
+"""Training and validation batches: clean speech in RAM, degraded on the fly.
+
+Training reads only training speakers/files (evaluation/split.py), never pairs/ or
+real_noisy/. A few training-speaker files are held back for validation, which is degraded once
+with a fixed seed, so every validation pass sees the same inputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.signal import fftconvolve
+
+from services.enhancer.data import degrade
+from services.enhancer.data.readers import PlainFolders, load_audio
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DegradeSettings:
+    """Ranges and probabilities of every degradation."""
+
+    snr_db: tuple[float, float] = (5.0, 35.0)
+    drr_db: tuple[float, float] = (-6.0, 18.0)
+    gain_db: tuple[float, float] = (-25.0, 0.0)
+    reverb_probability: float = 0.6
+    simulated_rir_probability: float = 0.5
+    noise_probability: float = 0.9
+    eq_probability: float = 0.6
+    band_limit_probability: float = 0.25
+    clip_probability: float = 0.1
+
+
+def is_validation_file(path: str | Path) -> bool:
+    """≈6 % of the training-speaker files, held back to pick checkpoints on."""
+    return hashlib.sha1(Path(path).name.encode()).digest()[1] < 16
+
+
+class Degrader:
+    """clean segment → (degraded input, target), both float32 [T]."""
+
+    def __init__(self, settings: DegradeSettings, sample_rate_hz: int,
+                 noises: list[np.ndarray], rirs: list[np.ndarray]) -> None:
+        self.settings = settings
+        self.sample_rate_hz = sample_rate_hz
+        self.noises = noises
+        self.rirs = [degrade.align_on_direct_path(r) for r in rirs]
+        self.simulated: list[np.ndarray] = []
+
+    def add_simulated_rirs(self, count: int, rng: np.random.Generator) -> None:
+        for _ in range(count):
+            rir = degrade.align_on_direct_path(degrade.simulate_rir(rng, self.sample_rate_hz))
+            self.simulated.append(rir)
+
+    def __call__(self, clean: np.ndarray, rng: np.random.Generator
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        s, sr, n = self.settings, self.sample_rate_hz, len(clean)
+        target = clean * 10 ** (degrade.random_gain_db(rng, s.gain_db) / 20.0)
+        x = target
+        if rng.random() < s.reverb_probability:
+            x = self._reverberate(x, rng)
+        if rng.random() < s.eq_probability:
+            x = degrade.device_eq(x, sr, rng)
+        if rng.random() < s.noise_probability:
+            x = degrade.mix_at_snr(x, self._noise(n, rng), rng.uniform(*s.snr_db))
+        if rng.random() < s.band_limit_probability:
+            x = degrade.band_limit(x, sr, rng.uniform(3000.0, 7000.0))
+        if rng.random() < s.clip_probability:
+            x = degrade.soft_clip(x, rng.uniform(0.3, 0.8))
+        # Keep both inside [-1, 1] with the same scale, so the mapping stays level-preserving.
+        peak = max(float(np.max(np.abs(x))), float(np.max(np.abs(target))), 1e-9)
+        scale = min(1.0, 0.99 / peak)
+        return (x * scale).astype(np.float32), (target * scale).astype(np.float32)
+
+    def _reverberate(self, audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        use_sim = bool(self.simulated) and (
+            not self.rirs or rng.random() < self.settings.simulated_rir_probability)
+        bank = self.simulated if use_sim else self.rirs
+        if not bank:
+            return audio
+        rir = bank[int(rng.integers(len(bank)))]
+        t60_s = degrade.estimate_t60_s(rir, self.sample_rate_hz)
+        rir = degrade.shorten_t60(rir, rng.uniform(0.3, 1.0), self.sample_rate_hz, t60_s)
+        rir = degrade.set_drr(rir, rng.uniform(*self.settings.drr_db), self.sample_rate_hz)
+        return fftconvolve(audio, rir)[: len(audio)].astype(np.float32)
+
+    def _noise(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        kind = rng.random()
+        if self.noises and kind < 0.6:
+            noise = self.noises[int(rng.integers(len(self.noises)))]
+            if len(noise) < n:
+                noise = np.tile(noise, n // len(noise) + 1)
+            start = int(rng.integers(len(noise) - n + 1))
+            return noise[start:start + n]
+        if kind < 0.9:
+            return degrade.coloured_noise(n, float(rng.choice([0.0, 1.0, 2.0])), rng)
+        return degrade.hum(n, self.sample_rate_hz, rng)
+
+
+def _random_segment(clips: list[np.ndarray], weights: np.ndarray, n: int,
+                    rng: np.random.Generator) -> np.ndarray:
+    """A segment with speech in it (skips near-silent picks), zero-padded if a clip is short."""
+    for _ in range(8):
+        clip = clips[int(rng.choice(len(clips), p=weights))]
+        start = int(rng.integers(max(1, len(clip) - n + 1)))
+        segment = clip[start:start + n]
+        if np.sqrt(np.mean(segment**2)) > 3e-3:
+            break
+    return np.pad(segment, (0, n - len(segment)))
+
+
+class SpeechBatches:
+    """Random degraded batches from clean clips held in RAM."""
+
+    def __init__(self, clips: list[np.ndarray], degrader: Degrader) -> None:
+        if not clips:
+            raise ValueError("no clean training audio")
+        self.clips = clips
+        lengths = np.array([len(c) for c in clips], dtype=np.float64)
+        self.weights = lengths / lengths.sum()
+        self.degrader = degrader
+
+    def batch(self, batch_size: int, segment_samples: int, rng: np.random.Generator
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """→ (noisy [B, 1, T], clean [B, 1, T])."""
+        pairs = [self.degrader(_random_segment(self.clips, self.weights, segment_samples, rng),
+                               rng) for _ in range(batch_size)]
+        noisy = torch.from_numpy(np.stack([p[0] for p in pairs]))[:, None]
+        clean = torch.from_numpy(np.stack([p[1] for p in pairs]))[:, None]
+        return noisy, clean
+
+
+def load_plain_folders(root: str | Path, sample_rate_hz: int, settings: DegradeSettings,
+                       simulated_rirs: int = 24, seed: int = 0
+                       ) -> tuple[SpeechBatches, list[tuple[np.ndarray, np.ndarray]]]:
+    """Training batches + a fixed validation list from a plain `clean/ noise/ rir/` tree."""
+    folders = PlainFolders(Path(root))
+    train_files = folders.clean("train")
+    fit_files = [p for p in train_files if not is_validation_file(p)]
+    val_files = [p for p in train_files if is_validation_file(p)]
+    log.info("clean: %d training files, %d validation files", len(fit_files), len(val_files))
+    clips = [load_audio(p, sample_rate_hz) for p in fit_files]
+    noises = [load_audio(p, sample_rate_hz) for p in folders.noise("train")]
+    rirs = [load_audio(p, sample_rate_hz, first_channel_only=True)
+            for p in folders.rirs("train")]
+    rng = np.random.default_rng(seed)
+    degrader = Degrader(settings, sample_rate_hz, noises, rirs)
+    degrader.add_simulated_rirs(simulated_rirs, rng)
+    val_rng = np.random.default_rng(1234)  # fixed: every validation pass sees the same inputs
+    validation = [degrader(load_audio(p, sample_rate_hz)[: 4 * sample_rate_hz], val_rng)
+                  for p in val_files]
+    return SpeechBatches(clips, degrader), validation

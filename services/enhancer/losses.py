@@ -1,0 +1,72 @@
+"""HiFi-GAN losses: waveform L1, multi-resolution STFT, LSGAN, deep feature matching.
+
+The STFT loss computes both magnitudes with one function: the seed divided target and
+prediction by different FFT sizes (a constant ≈6 dB bias the network then had to learn).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def waveform_l1_loss(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return F.l1_loss(estimate, target)
+
+
+def stft_magnitude(audio: torch.Tensor, n_fft: int) -> torch.Tensor:
+    """audio: [B, 1, T] → |STFT| [B, F, frames], hop n_fft/4, Hann window, unnormalised.
+
+    The only place a magnitude is computed, so target and estimate are scaled identically.
+    """
+    window = torch.hann_window(n_fft, device=audio.device)
+    spec = torch.stft(audio.reshape(-1, audio.shape[-1]).float(), n_fft, n_fft // 4,
+                      window=window, return_complex=True)
+    # Floor at -100 dB: below it, log-magnitude errors in silence would dominate the loss.
+    return spec.abs().clamp(min=1e-5)
+
+
+def multi_resolution_stft_loss(estimate: torch.Tensor, target: torch.Tensor,
+                               fft_sizes: tuple[int, ...] = (512, 1024, 2048)) -> torch.Tensor:
+    """Mean over resolutions of spectral convergence + log-magnitude L1 (Yamamoto et al. 2020)."""
+    total = estimate.new_zeros(())
+    for n_fft in fft_sizes:
+        est, ref = stft_magnitude(estimate, n_fft), stft_magnitude(target, n_fft)
+        convergence = torch.linalg.norm(ref - est) / torch.linalg.norm(ref).clamp(min=1e-7)
+        log_magnitude = F.l1_loss(torch.log(est), torch.log(ref))
+        total = total + convergence + log_magnitude
+    return total / len(fft_sizes)
+
+
+def discriminator_loss(real: list[list[torch.Tensor]], fake: list[list[torch.Tensor]]
+                       ) -> torch.Tensor:
+    """LSGAN for D: real scores → 1, fake scores → 0. `fake` must come from a detached output."""
+    total = real[0][-1].new_zeros(())
+    for real_features, fake_features in zip(real, fake, strict=True):
+        total = total + torch.mean((real_features[-1] - 1.0) ** 2)
+        total = total + torch.mean(fake_features[-1] ** 2)
+    return total / len(real)
+
+
+def generator_adversarial_loss(fake: list[list[torch.Tensor]]) -> torch.Tensor:
+    """LSGAN for G: push fake scores → 1."""
+    return sum(torch.mean((f[-1] - 1.0) ** 2) for f in fake) / len(fake)
+
+
+def feature_matching_loss(real: list[list[torch.Tensor]], fake: list[list[torch.Tensor]]
+                          ) -> torch.Tensor:
+    """L1 between real and fake activations over every layer of every discriminator."""
+    total = fake[0][0].new_zeros(())
+    layers = 0
+    for real_features, fake_features in zip(real, fake, strict=True):
+        for r, f in zip(real_features, fake_features, strict=True):
+            total = total + F.l1_loss(f, r.detach())
+            layers += 1
+    return total / layers
+
+
+def reconstruction_loss(estimate: torch.Tensor, target: torch.Tensor,
+                        fft_sizes: tuple[int, ...], l1_weight: float, stft_weight: float
+                        ) -> torch.Tensor:
+    return (l1_weight * waveform_l1_loss(estimate, target)
+            + stft_weight * multi_resolution_stft_loss(estimate, target, fft_sizes))

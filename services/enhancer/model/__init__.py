@@ -1,0 +1,1 @@
+"""HiFi-GAN networks: one part per file, every size from services.enhancer.model.config."""

@@ -1,0 +1,110 @@
+"""One HiFi-GAN training step per phase kind — the loop in train.py picks one by data.
+
+Invariants the seed's fork broke, kept here on purpose:
+- the discriminators judge the Postnet output (the network's final output);
+- D and G have separate losses, backward passes and optimizer steps; D sees a detached output;
+- every forward goes through the (possibly DDP-wrapped) module, so gradients are synchronised.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from services.enhancer import losses
+from services.enhancer.model.config import HiFiGANConfig, PhaseConfig
+
+
+@dataclass
+class StepContext:
+    config: HiFiGANConfig
+    enhancer: nn.Module  # Enhancer, or DDP(Enhancer)
+    discriminators: nn.Module  # Discriminators, or DDP(Discriminators)
+    optimizer_generator: torch.optim.Optimizer
+    optimizer_discriminator: torch.optim.Optimizer
+    device: torch.device
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        # bf16 on GPU only: CPU bf16 matmuls are slower here than fp32.
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+
+def _reconstruction(ctx: StepContext, wave: torch.Tensor, final: torch.Tensor,
+                    clean: torch.Tensor, phase: PhaseConfig) -> torch.Tensor:
+    t = ctx.config.train
+    loss = losses.reconstruction_loss(final.float(), clean, t.stft_fft_sizes, t.l1_weight,
+                                      t.stft_weight)
+    if phase.use_postnet:  # keep the WaveNet output itself a good estimate too
+        loss = loss + losses.reconstruction_loss(wave.float(), clean, t.stft_fft_sizes,
+                                                 t.l1_weight, t.stft_weight)
+    return loss
+
+
+def reconstruction_step(ctx: StepContext, phase: PhaseConfig, noisy: torch.Tensor,
+                        clean: torch.Tensor) -> dict[str, float]:
+    """Phases without GAN: generator alone, or generator + Postnet (L1 + multi-res STFT)."""
+    ctx.optimizer_generator.zero_grad(set_to_none=True)
+    with ctx.autocast():
+        wave, final = ctx.enhancer(noisy, use_postnet=phase.use_postnet)
+    loss = _reconstruction(ctx, wave, final, clean, phase)
+    loss.backward()
+    ctx.optimizer_generator.step()
+    return {"loss/reconstruction": float(loss.detach())}
+
+
+def _split(features: list[list[torch.Tensor]], batch: int
+           ) -> tuple[list[list[torch.Tensor]], list[list[torch.Tensor]]]:
+    real = [[f[:batch] for f in disc] for disc in features]
+    fake = [[f[batch:] for f in disc] for disc in features]
+    return real, fake
+
+
+def gan_step(ctx: StepContext, phase: PhaseConfig, noisy: torch.Tensor, clean: torch.Tensor
+             ) -> dict[str, float]:
+    """LSGAN: a discriminator step on the detached Postnet output, then a generator step."""
+    t = ctx.config.train
+    batch = clean.shape[0]
+    with ctx.autocast():
+        wave, final = ctx.enhancer(noisy, use_postnet=True)
+
+    ctx.optimizer_discriminator.zero_grad(set_to_none=True)
+    with ctx.autocast():
+        real, fake = _split(ctx.discriminators(torch.cat([clean, final.detach()])), batch)
+    d_loss = losses.discriminator_loss(real, fake)
+    d_loss.backward()
+    ctx.optimizer_discriminator.step()
+
+    ctx.optimizer_generator.zero_grad(set_to_none=True)
+    with ctx.autocast():
+        real, fake = _split(ctx.discriminators(torch.cat([clean, final])), batch)
+    adversarial = losses.generator_adversarial_loss(fake)
+    matching = losses.feature_matching_loss(real, fake)
+    reconstruction = _reconstruction(ctx, wave, final, clean, phase)
+    g_loss = (t.adversarial_weight * adversarial + t.feature_matching_weight * matching
+              + reconstruction)
+    g_loss.backward()
+    # The generator backward also filled D's grads; they are cleared before D's next step.
+    ctx.optimizer_generator.step()
+    return {"loss/discriminator": float(d_loss.detach()),
+            "loss/adversarial": float(adversarial.detach()),
+            "loss/feature_matching": float(matching.detach()),
+            "loss/reconstruction": float(reconstruction.detach())}
+
+
+def step_function(phase: PhaseConfig):
+    return gan_step if phase.use_gan else reconstruction_step
+
+
+def phase_at(phases: tuple[PhaseConfig, ...], step: int) -> tuple[int, PhaseConfig]:
+    """Which phase a global step belongs to (the last phase continues past its end)."""
+    end = 0
+    for index, phase in enumerate(phases):
+        end += phase.steps
+        if step < end:
+            return index, phase
+    return len(phases) - 1, phases[-1]

@@ -1,0 +1,50 @@
+"""Validation metrics for training: SI-SDR and PESQ-WB of the enhanced fixed validation set."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from services.enhancer.model.enhancer import Enhancer
+
+
+def si_sdr_db(estimate: np.ndarray, reference: np.ndarray) -> float:
+    reference = reference - reference.mean()
+    estimate = estimate - estimate.mean()
+    scale = np.dot(estimate, reference) / (np.dot(reference, reference) + 1e-12)
+    target = scale * reference
+    return float(10 * np.log10(np.sum(target**2) / (np.sum((estimate - target) ** 2) + 1e-12)))
+
+
+def _pesq_wb(reference: np.ndarray, estimate: np.ndarray, sample_rate_hz: int) -> float | None:
+    try:
+        from pesq import pesq
+    except ImportError:
+        return None
+    try:
+        return float(pesq(sample_rate_hz, reference, estimate, "wb"))
+    except Exception:  # pesq raises on silent or too-short input
+        return None
+
+
+@torch.inference_mode()
+def validate(enhancer: Enhancer, pairs: list[tuple[np.ndarray, np.ndarray]],
+             sample_rate_hz: int, device: torch.device) -> dict[str, float]:
+    """pairs: (degraded, clean) float32 [T]. Returns means for enhanced and for the input."""
+    was_training = enhancer.training
+    enhancer.eval()
+    rows = []
+    for noisy, clean in pairs:
+        x = torch.from_numpy(noisy)[None, None].to(device)
+        estimate = enhancer(x)[1][0, 0].float().cpu().numpy()
+        rows.append((si_sdr_db(estimate, clean), si_sdr_db(noisy, clean),
+                     _pesq_wb(clean, estimate, sample_rate_hz),
+                     _pesq_wb(clean, noisy, sample_rate_hz)))
+    enhancer.train(was_training)
+    out = {"val/si_sdr_db": float(np.mean([r[0] for r in rows])),
+           "val/input_si_sdr_db": float(np.mean([r[1] for r in rows]))}
+    pesq_rows = [(r[2], r[3]) for r in rows if r[2] is not None and r[3] is not None]
+    if pesq_rows:
+        out["val/pesq_wb"] = float(np.mean([p[0] for p in pesq_rows]))
+        out["val/input_pesq_wb"] = float(np.mean([p[1] for p in pesq_rows]))
+    return out
