@@ -1,0 +1,142 @@
+"""The FastAPI gateway: `create_app(settings)`.
+
+Run: `uvicorn --factory services.api.app:make_app` (reads SPEAKUP_* from the environment).
+The lifespan builds the job store, the storage and the Celery app once and keeps them on
+`app.state`; nothing is built at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import FileResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
+
+from services.api.creation import Backends
+from services.api.errors import error_response, install_error_handlers
+from services.api.metrics import Metrics, MetricsMiddleware
+from services.api.ratelimit import FixedWindowLimiter
+from services.api.routers import health, jobs
+from services.api.schemas import CreateJobRequest, MultipartCreateRequest
+from shared.logging import configure_logging
+from shared.runtime import make_celery, make_storage, make_store
+from shared.settings import Settings, get_settings
+
+WEB_DIR = Path(__file__).resolve().parent / "web"
+_PAGE_CSP = ("default-src 'self'; connect-src 'self' {storage}; media-src 'self' {storage} blob:; "
+             "img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+             "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    store = make_store(settings)
+    storage = make_storage(settings)
+    celery = make_celery(settings)
+    app.state.store, app.state.storage, app.state.celery = store, storage, celery
+    app.state.limiter = FixedWindowLimiter(store.redis, settings.create_rate_per_minute, 60)
+    app.state.backends = Backends(settings, store, storage, celery, app.state.metrics)
+    app.state.metrics.queues.redis = store.redis
+    if settings.storage_backend == "local":
+        from services.api.routers.storage import make_storage_router
+
+        app.state.storage_app = make_storage_router(storage)
+    try:
+        yield
+    finally:
+        app.state.metrics.queues.redis = None
+        app.state.storage_app = None
+        celery.close()
+        store.redis.close()
+
+
+async def _storage_dispatch(scope: Scope, receive: Receive, send: Send) -> None:
+    """Hands /storage/* to the local backend's signed-URL router (built in the lifespan)."""
+    inner = getattr(scope["app"].state, "storage_app", None)
+    if inner is None:
+        response = error_response(404, "not_found", "not found")
+        await response(scope, receive, send)
+        return
+    await inner(scope, receive, send)
+
+
+def _custom_openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema plus the two request bodies the create route parses by hand."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                         routes=app.routes)
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for model in (CreateJobRequest, MultipartCreateRequest):
+        model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, definition in model_schema.pop("$defs", {}).items():
+            components.setdefault(name, definition)
+        components[model.__name__] = model_schema
+    _declare_error_bodies(schema)
+    app.openapi_schema = schema
+    return schema
+
+
+def _declare_error_bodies(schema: dict[str, Any]) -> None:
+    """Validation errors answer ErrorBody (see errors.py), not FastAPI's default shape."""
+    error_ref = {"$ref": "#/components/schemas/ErrorBody"}
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            answer = operation.get("responses", {}).get("422")
+            if answer is not None:
+                answer["content"] = {"application/json": {"schema": dict(error_ref)}}
+    for name in ("HTTPValidationError", "ValidationError"):
+        schema["components"]["schemas"].pop(name, None)
+
+
+def _page_headers(settings: Settings) -> dict[str, str]:
+    storage_origin = ""
+    if settings.storage_backend == "s3":
+        storage_origin = settings.s3_public_endpoint_url or settings.s3_endpoint_url or "https:"
+    return {"Content-Security-Policy": _PAGE_CSP.format(storage=storage_origin).replace("  ", " "),
+            "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"}
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="SpeakUp", version="1.0.0", lifespan=_lifespan,
+        description="Phone recordings in, studio sound out. Every job route needs "
+                    "`Authorization: Bearer <token>` (the token POST /v1/jobs returned).",
+        separate_input_output_schemas=False,
+    )
+    app.state.settings = settings
+    app.state.metrics = Metrics()
+    app.state.storage_app = None
+    install_error_handlers(app)
+    app.include_router(jobs.router)
+    app.include_router(health.router)
+    app.mount("/storage", _storage_dispatch, name="storage")
+    app.mount("/web", StaticFiles(directory=WEB_DIR), name="web")
+    page_headers = _page_headers(settings)
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> Response:
+        return FileResponse(WEB_DIR / "index.html", headers=page_headers)
+
+    app.openapi = lambda: _custom_openapi(app)  # type: ignore[method-assign]
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    return app
+
+
+def make_app() -> FastAPI:
+    """For `uvicorn --factory services.api.app:make_app`: settings from the environment."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)
+
+
+# `uvicorn --factory services.api.app:app` works too; nothing is built at import time.
+app = make_app
