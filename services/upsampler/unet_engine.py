@@ -1,0 +1,70 @@
+"""Engine "unet": the trained super-resolution U-Net, registered when a checkpoint is installed.
+
+Checkpoint: `models/unet/unet.keras`, or the file named by SPEAKUP_UNET_CHECKPOINT. The model is
+loaded once per process (the registry caches the engine instance). Inputs at 16 kHz go through
+the U-Net; inputs below 16 kHz are first resampled to 16 kHz (the model only ever saw 16 kHz
+inputs); inputs above 16 kHz already carry more band than the model was trained to extend, so
+they are plainly resampled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+import soxr
+
+from services.upsampler import engines
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CHECKPOINT = REPO_ROOT / "models" / "unet" / "unet.keras"
+
+
+def checkpoint_path() -> Path:
+    return Path(os.environ.get("SPEAKUP_UNET_CHECKPOINT", DEFAULT_CHECKPOINT))
+
+
+def is_available() -> bool:
+    return checkpoint_path().is_file()
+
+
+def load_model(path: str | Path):
+    """Load a U-Net .keras file (safe_mode: no lambdas or pickled code are executed)."""
+    import keras
+
+    import services.upsampler.model.subpixel  # noqa: F401  (registers SubPixel1D)
+
+    return keras.models.load_model(str(path), compile=False, safe_mode=True)
+
+
+class UNetEngine:
+    name = "unet"
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else checkpoint_path()
+        self.model = load_model(self.path)
+        digest = hashlib.sha256(self.path.read_bytes()).hexdigest()[:12]
+        card = self.path.with_name("card.json")
+        label = json.loads(card.read_text()).get("version", "unet") if card.is_file() else "unet"
+        self.version = f"{label}-{digest}"
+        self._lock = threading.Lock()  # one Keras call at a time per process
+
+    def upsample(self, audio: np.ndarray, sample_rate_hz: int, target_rate_hz: int) -> np.ndarray:
+        from services.upsampler.inference import INPUT_RATE_HZ, upsample
+
+        audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+        n_out = engines.output_length(len(audio), sample_rate_hz, target_rate_hz)
+        if sample_rate_hz > INPUT_RATE_HZ or target_rate_hz <= INPUT_RATE_HZ:
+            return engines.ResampleEngine().upsample(audio, sample_rate_hz, target_rate_hz)
+        if sample_rate_hz < INPUT_RATE_HZ:
+            audio = soxr.resample(audio, sample_rate_hz, INPUT_RATE_HZ, quality="VHQ")
+        with self._lock:
+            out = upsample(self.model, audio, target_rate_hz=target_rate_hz)
+        return engines.fit_length(out.astype(np.float32), n_out)
+
+
+engines.register("unet", UNetEngine, available=is_available)

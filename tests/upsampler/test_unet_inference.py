@@ -1,0 +1,70 @@
+"""Chunked U-Net inference and the engines: exact lengths, chunked == whole, band limits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+tf.config.threading.set_intra_op_parallelism_threads(1)
+
+from services.upsampler import engines, unet_engine  # noqa: E402
+from services.upsampler.inference import upsample, upsample_48k  # noqa: E402
+from services.upsampler.model import CONFIGS, build_unet  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def model():
+    net = build_unet(CONFIGS["tiny"])
+    layer = net.get_layer("output_conv")
+    rng = np.random.default_rng(0)
+    layer.set_weights([rng.normal(0, 0.1, w.shape).astype(np.float32) for w in layer.get_weights()])
+    return net
+
+
+def band_energy_db(audio: np.ndarray, rate_hz: int, low_hz: float) -> float:
+    spectrum = np.abs(np.fft.rfft(audio)) ** 2
+    freqs = np.fft.rfftfreq(len(audio), 1 / rate_hz)
+    return float(10 * np.log10(spectrum[freqs > low_hz].sum() / spectrum.sum() + 1e-30))
+
+
+@pytest.mark.parametrize("n", [1, 7, 1001, 16001, 33333])
+def test_exact_output_length_for_odd_lengths(model, n):
+    audio = np.random.default_rng(n).normal(0, 0.1, n).astype(np.float32)
+    out = upsample(model, audio, 48000, chunk_s=0.5, overlap_s=0.1)
+    assert out.shape == (3 * n,) and out.dtype == np.float32
+    assert upsample(model, audio, 44100, chunk_s=0.5, overlap_s=0.1).shape == (
+        round(n * 44100 / 16000),
+    )
+
+
+def test_chunked_equals_whole_signal(model):
+    rng = np.random.default_rng(3)
+    interpolated = rng.normal(0, 0.1, 3 * 52_001).astype(np.float32)  # ≈ 3.25 s at 48 kHz
+    whole = upsample_48k(model, interpolated, chunk_s=100.0)
+    chunked = upsample_48k(model, interpolated, chunk_s=0.6, overlap_s=0.1)
+    assert np.abs(whole - interpolated).max() > 1e-3  # the model does change the signal
+    np.testing.assert_allclose(chunked, whole, atol=1e-4)
+
+
+def test_resample_engine_length_and_band_limit():
+    audio = np.random.default_rng(4).normal(0, 0.1, 16_001).astype(np.float32)
+    out = engines.get("resample").upsample(audio, 16000, 48000)
+    assert len(out) == 48_003
+    assert band_energy_db(out, 48000, 8500) < -60  # adds nothing above the input's Nyquist
+
+
+def test_unet_engine_from_env_checkpoint(model, tmp_path, monkeypatch):
+    path = tmp_path / "unet.keras"
+    model.save(path)
+    monkeypatch.setenv("SPEAKUP_UNET_CHECKPOINT", str(path))
+    assert unet_engine.is_available()
+    engine = unet_engine.UNetEngine()
+    audio = np.random.default_rng(5).normal(0, 0.1, 8001).astype(np.float32)
+    assert engine.upsample(audio, 16000, 48000).shape == (24003,)
+    assert engine.upsample(audio, 16000, 44100).shape == (round(8001 * 44100 / 16000),)
+    assert engine.upsample(audio, 8000, 48000).shape == (48006,)
+    # the model adds high-band content that plain resampling cannot
+    assert band_energy_db(engine.upsample(audio, 16000, 48000), 48000, 9000) > -40
+    monkeypatch.setenv("SPEAKUP_UNET_CHECKPOINT", str(tmp_path / "missing.keras"))
+    assert not unet_engine.is_available()
