@@ -129,6 +129,16 @@ def log_spectral_distance(
 # ---- reference-free -------------------------------------------------------------------------
 
 
+_onnx_threads = 2
+
+
+def set_onnx_threads(n: int) -> None:
+    """Threads for the DNSMOS sessions (1 in each worker when metrics run in parallel)."""
+    global _onnx_threads
+    _onnx_threads = max(1, int(n))
+    _dnsmos_model.cache_clear()
+
+
 @functools.cache
 def _dnsmos_model() -> Any:
     """speechmos' DNSMOS P.835 + P.808 models. The sessions are built here rather than by
@@ -141,7 +151,7 @@ def _dnsmos_model() -> Any:
 
     models_dir = os.path.join(os.path.dirname(_dnsmos.__file__), "dnsmos_models")
     options = ort.SessionOptions()
-    options.intra_op_num_threads = min(2, os.cpu_count() or 1)
+    options.intra_op_num_threads = min(_onnx_threads, os.cpu_count() or 1)
     options.inter_op_num_threads = 1
     model = _dnsmos.DNSMOS.__new__(_dnsmos.DNSMOS)
     model.primary_model_path = os.path.join(models_dir, "sig_bak_ovr.onnx")
