@@ -141,6 +141,7 @@ def main(argv: list[str] | None = None) -> None:
             model = build_unet(config)
             model.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
         optimizer = model.optimizer
+        optimizer.learning_rate.assign(args.learning_rate)  # a resumed run may change it
 
     step = int(optimizer.iterations.numpy())
     dataset = data.crop_dataset(train_bank, args.crop_length, args.batch_size, args.seed + step)
