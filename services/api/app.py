@@ -7,6 +7,7 @@ The lifespan builds the job store, the storage and the Celery app once and keeps
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,6 +17,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
 from services.api.creation import Backends
@@ -24,10 +26,11 @@ from services.api.metrics import Metrics, MetricsMiddleware
 from services.api.ratelimit import FixedWindowLimiter
 from services.api.routers import health, jobs
 from services.api.schemas import CreateJobRequest, MultipartCreateRequest
-from shared.logging import configure_logging
+from shared.logging import configure_logging, log_event
 from shared.runtime import make_celery, make_storage, make_store
 from shared.settings import Settings, get_settings
 
+log = logging.getLogger("speakup.api")
 WEB_DIR = Path(__file__).resolve().parent / "web"
 _PAGE_CSP = ("default-src 'self'; connect-src 'self' {storage}; media-src 'self' {storage} blob:; "
              "img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
@@ -44,10 +47,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.limiter = FixedWindowLimiter(store.redis, settings.create_rate_per_minute, 60)
     app.state.backends = Backends(settings, store, storage, celery, app.state.metrics)
     app.state.metrics.queues.redis = store.redis
+    await run_in_threadpool(_ensure_bucket, storage, settings)
     if settings.storage_backend == "local":
         from services.api.routers.storage import make_storage_router
 
-        app.state.storage_app = make_storage_router(storage)
+        app.state.storage_app = make_storage_router(storage)  # type: ignore[arg-type]
     try:
         yield
     finally:
@@ -55,6 +59,16 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.storage_app = None
         celery.close()
         store.redis.close()
+
+
+def _ensure_bucket(storage: Any, settings: Settings) -> None:
+    """Create the local root / the bucket and its lifecycle rule (idempotent). An S3 outage or
+    missing permission must not stop the api from starting: /readyz reports it instead."""
+    try:
+        storage.ensure_bucket(settings.bucket_lifecycle_days)
+    except Exception as exc:  # noqa: BLE001
+        log_event(log, "storage.ensure_bucket_failed", logging.WARNING,
+                  error_type=type(exc).__name__)
 
 
 async def _storage_dispatch(scope: Scope, receive: Receive, send: Send) -> None:

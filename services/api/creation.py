@@ -65,7 +65,7 @@ def parse_create_request(body: bytes) -> CreateJobRequest:
 
 def parse_options(text: str | None) -> JobOptions:
     if not text or not text.strip():
-        return JobOptions()
+        return JobOptions.model_validate({})
     try:
         return JobOptions.model_validate_json(text)
     except ValidationError as exc:
@@ -217,4 +217,4 @@ def create_uploaded_job(
     b.metrics.jobs_created.labels("multipart").inc()
     log_event(log, "job.created", job_id=job.id, mode="multipart", size_bytes=size_bytes,
               content_type=content_type)
-    return CreatedJob(id=job.id, token=token, status=job.status), False
+    return CreatedJob(id=job.id, token=token, status=job.status, upload=None), False

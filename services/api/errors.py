@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 
+import redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.logging import log_event
+from shared.storage.base import StorageUnavailable
 
 log = logging.getLogger("speakup.api")
 
@@ -65,6 +67,17 @@ def install_error_handlers(app: FastAPI) -> None:
         code = _HTTP_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         return error_response(exc.status_code, code, message, getattr(exc, "headers", None))
+
+    async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        log_event(log, "api.dependency_unavailable", logging.WARNING, route=route,
+                  error_type=type(exc).__name__)
+        return error_response(503, "unavailable", "a backing service is unavailable; retry soon",
+                              {"Retry-After": "5"})
+
+    # Redis or storage down: a retryable 503, not a 500.
+    for exc_type in (redis.ConnectionError, redis.TimeoutError, StorageUnavailable):
+        app.add_exception_handler(exc_type, _unavailable)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -27,7 +27,7 @@ class CreateJobRequest(BaseModel):
                                  description="informational only; never used in storage keys")
     content_type: str = Field(min_length=1, max_length=255, examples=["audio/mp4"])
     size_bytes: int = Field(ge=1, description="exact size of the file to upload")
-    options: JobOptions = Field(default_factory=JobOptions)
+    options: JobOptions = Field(default_factory=lambda: JobOptions.model_validate({}))
 
 
 class MultipartCreateRequest(BaseModel):

@@ -7,6 +7,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
@@ -53,7 +54,7 @@ class _Collector:
         self._field = b""
         self._value = b""
         self._options = bytearray()
-        self._file: object | None = None  # open binary file of the current `file` part
+        self._file: BinaryIO | None = None  # open binary file of the current `file` part
 
     # headers of one part
     def on_part_begin(self) -> None:
@@ -98,7 +99,8 @@ class _Collector:
             self.result.size_bytes += size
             if self.result.size_bytes > self.max_file_bytes:
                 raise _too_large(self.max_file_bytes)
-            self._file.write(data[start:end])  # type: ignore[attr-defined]
+            if self._file is not None:
+                self._file.write(data[start:end])
         elif self._part.name == "options":
             if len(self._options) + size > MAX_OPTIONS_BYTES:
                 raise ApiError(413, "too_large", "the options part exceeds 64 KiB")
@@ -107,7 +109,7 @@ class _Collector:
 
     def on_part_end(self) -> None:
         if self._part.name == "file" and self._file is not None:
-            self._file.close()  # type: ignore[attr-defined]
+            self._file.close()
             self._file = None
         elif self._part.name == "options":
             try:
@@ -117,7 +119,7 @@ class _Collector:
 
     def close(self) -> None:
         if self._file is not None:
-            self._file.close()  # type: ignore[attr-defined]
+            self._file.close()
             self._file = None
 
     def callbacks(self) -> dict[str, object]:

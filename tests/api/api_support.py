@@ -71,7 +71,8 @@ def make_client(api_redis_url: str, redis_client: redis.Redis,
     clients: list[TestClient] = []
 
     def factory(**overrides: Any) -> TestClient:
-        settings = make_settings(api_redis_url, tmp_path / "storage", **overrides)
+        redis_url = overrides.pop("redis_url", api_redis_url)
+        settings = make_settings(redis_url, tmp_path / "storage", **overrides)
         client = TestClient(create_app(settings), base_url=BASE_URL)
         client.__enter__()
         clients.append(client)
@@ -91,7 +92,8 @@ def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def wav_bytes(duration_s: float = 0.5, sample_rate_hz: int = 16000, freq_hz: float = 440.0) -> bytes:
+def wav_bytes(duration_s: float = 0.5, sample_rate_hz: int = 16000,
+              freq_hz: float = 440.0) -> bytes:
     """A real 16-bit mono WAV (a sine), small enough for fast tests."""
     n = int(duration_s * sample_rate_hz)
     frames = b"".join(

@@ -7,22 +7,14 @@ import time
 from typing import Any
 
 import pytest
-from api_support import (  # noqa: F401 - fixtures
-    api_redis_url,
-    auth,
-    client,
-    create_json,
-    created_and_uploaded,
-    make_client,
-    redis_client,
-    upload,
-    wav_bytes,
-)
+from api_support import auth, create_json, created_and_uploaded, wav_bytes
 from fastapi.testclient import TestClient
 
 from shared.jobs.model import JobStatus
 from shared.jobs.store import JobStore
 from shared.runtime import input_key, job_prefix, output_key
+
+pytest_plugins = ["api_support"]  # fixtures: client, make_client, redis_client
 
 
 def _store(client: TestClient) -> JobStore:
