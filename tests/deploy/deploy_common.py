@@ -31,12 +31,13 @@ def settings_fields() -> set[str]:
 def env_key_field(key: str) -> str:
     """`SPEAKUP_S3_BUCKET` → `s3_bucket` (pydantic-settings' mapping with env_prefix)."""
     assert key.startswith(ENV_PREFIX), key
-    return key[len(ENV_PREFIX):].lower()
+    return key[len(ENV_PREFIX) :].lower()
 
 
 def unknown_env_keys(keys: set[str]) -> set[str]:
-    return {k for k in keys if k.startswith(ENV_PREFIX) and env_key_field(k) not in
-            settings_fields()}
+    return {
+        k for k in keys if k.startswith(ENV_PREFIX) and env_key_field(k) not in settings_fields()
+    }
 
 
 def settings_from_env(env: dict[str, str]) -> Settings:
@@ -61,8 +62,13 @@ def kubectl() -> str | None:
 @cache
 def build_overlay_with_kubectl(name: str) -> tuple[dict[str, Any], ...]:
     directory = K8S / "overlays" / name if name in OVERLAYS else K8S / name
-    out = subprocess.run([kubectl() or "kubectl", "kustomize", str(directory)], check=True,
-                         capture_output=True, text=True, timeout=120).stdout
+    out = subprocess.run(
+        [kubectl() or "kubectl", "kustomize", str(directory)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
     return tuple(doc for doc in yaml.safe_load_all(out) if doc)
 
 

@@ -65,8 +65,11 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 
 def referenced_variables(text: str) -> set[str]:
-    return {m.group("braced") or m.group("named") for m in _INTERPOLATION.finditer(text)
-            if not m.group("escaped")}
+    return {
+        m.group("braced") or m.group("named")
+        for m in _INTERPOLATION.finditer(text)
+        if not m.group("escaped")
+    }
 
 
 def interpolate(value: Any, env: dict[str, str]) -> Any:
@@ -133,8 +136,9 @@ def schema_errors(model: dict[str, Any]) -> list[str]:
     schema = json.loads(SCHEMA_PATH.read_text())
     validator_class = jsonschema.validators.validator_for(schema)
     validator = validator_class(schema)
-    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
-            for e in validator.iter_errors(model)]
+    return [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(model)
+    ]
 
 
 def duration_s(text: str) -> float:

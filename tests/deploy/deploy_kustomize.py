@@ -17,13 +17,33 @@ from typing import Any
 
 import yaml
 
-KNOWN_FIELDS = frozenset({"apiVersion", "kind", "namespace", "labels", "resources", "images",
-                          "patches"})
-CLUSTER_SCOPED = frozenset({"Namespace", "CustomResourceDefinition", "ClusterRole",
-                            "ClusterRoleBinding", "PersistentVolume", "StorageClass",
-                            "PriorityClass", "IngressClass"})
-BUILTIN_GROUPS = frozenset({"", "apps", "batch", "policy", "autoscaling", "networking.k8s.io",
-                            "rbac.authorization.k8s.io", "apiextensions.k8s.io"})
+KNOWN_FIELDS = frozenset(
+    {"apiVersion", "kind", "namespace", "labels", "resources", "images", "patches"}
+)
+CLUSTER_SCOPED = frozenset(
+    {
+        "Namespace",
+        "CustomResourceDefinition",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "PersistentVolume",
+        "StorageClass",
+        "PriorityClass",
+        "IngressClass",
+    }
+)
+BUILTIN_GROUPS = frozenset(
+    {
+        "",
+        "apps",
+        "batch",
+        "policy",
+        "autoscaling",
+        "networking.k8s.io",
+        "rbac.authorization.k8s.io",
+        "apiextensions.k8s.io",
+    }
+)
 
 Key = tuple[str, str]  # (kind, name)
 
@@ -119,8 +139,11 @@ def _set_images(obj: Any, image: dict[str, str]) -> None:
     if isinstance(obj, dict):
         for key, value in obj.items():
             if key == "image" and isinstance(value, str) and _image_name(value) == image["name"]:
-                obj[key] = (image.get("newName", image["name"])
-                            + ":" + image.get("newTag", _image_tag(value) or "latest"))
+                obj[key] = (
+                    image.get("newName", image["name"])
+                    + ":"
+                    + image.get("newTag", _image_tag(value) or "latest")
+                )
             else:
                 _set_images(value, image)
     elif isinstance(obj, list):

@@ -37,9 +37,12 @@ CPU = DEPLOY / "docker-compose.cpu.yml"
 ENV_EXAMPLE = DEPLOY / ".env.example"
 APP_SERVICES = ("api", "enhancer", "upsampler", "cleanup", "beat")
 WORKERS = ("enhancer", "upsampler", "cleanup")
-SECRETS = {"REDIS_PASSWORD": "redis-secret-0123", "MINIO_ROOT_PASSWORD": "minio-root-secret-01",
-           "SPEAKUP_S3_SECRET_KEY": "s3-app-secret-0123",
-           "SPEAKUP_SIGNING_SECRET": "signing-secret-0123456789abcdef"}
+SECRETS = {
+    "REDIS_PASSWORD": "redis-secret-0123",
+    "MINIO_ROOT_PASSWORD": "minio-root-secret-01",
+    "SPEAKUP_S3_SECRET_KEY": "s3-app-secret-0123",
+    "SPEAKUP_SIGNING_SECRET": "signing-secret-0123456789abcdef",
+}
 
 
 def example_env() -> dict[str, str]:
@@ -85,9 +88,13 @@ def test_schema_check_catches_mistakes(base: dict) -> None:
 
 def _compose_cli() -> list[str] | None:
     """`docker compose` (v2 plugin) or `docker-compose` (v1): both resolve without an engine."""
-    if shutil.which("docker") and subprocess.run(
-        ["docker", "compose", "version"], capture_output=True, timeout=30
-    ).returncode == 0:
+    if (
+        shutil.which("docker")
+        and subprocess.run(
+            ["docker", "compose", "version"], capture_output=True, timeout=30
+        ).returncode
+        == 0
+    ):
         return ["docker", "compose"]
     return ["docker-compose"] if shutil.which("docker-compose") else None
 
@@ -100,16 +107,20 @@ def test_compose_cli_resolves_the_file(tmp_path: Path) -> None:
     env_file.write_text("".join(f"{k}={v}\n" for k, v in example_env().items()))
     # v1 knows no `!reset`, so it checks the base file only; the v2 plugin checks both
     files = [BASE] + ([CPU] if cli == ["docker", "compose"] else [])
-    done = subprocess.run([*cli, *[a for f in files for a in ("-f", str(f))],
-                           "--env-file", str(env_file), "config"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [*cli, *[a for f in files for a in ("-f", str(f))], "--env-file", str(env_file), "config"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     # and the CLI's interpolation agrees with the one the schema check used
     resolved = yaml.safe_load(done.stdout)["services"]
     ours = load(files, example_env())["services"]
     for name in APP_SERVICES:
-        assert {k: str(v) for k, v in resolved[name]["environment"].items()} == \
-            service_env({"services": ours}, name)
+        assert {k: str(v) for k, v in resolved[name]["environment"].items()} == service_env(
+            {"services": ours}, name
+        )
         assert resolved[name].get("command") == ours[name].get("command")
 
 
@@ -159,13 +170,17 @@ def test_redis_keeps_jobs_across_restarts_and_never_evicts(base: dict) -> None:
 
 def test_bucket_init_makes_a_private_bucket_with_the_apps_lifecycle_rule(base: dict) -> None:
     init = base["services"]["bucket-init"]
-    assert init["restart"] == "no" and init["depends_on"]["minio"]["condition"] == \
-        "service_healthy"
+    assert init["restart"] == "no" and init["depends_on"]["minio"]["condition"] == "service_healthy"
     script = (DEPLOY / "minio" / "init.sh").read_text()
-    for step in ("mc mb --ignore-existing", "mc anonymous set none", "mc ilm import",
-                 "mc admin user add", "mc admin policy attach"):
+    for step in (
+        "mc mb --ignore-existing",
+        "mc anonymous set none",
+        "mc ilm import",
+        "mc admin user add",
+        "mc admin policy attach",
+    ):
         assert step in script
-    rule, = json.loads((DEPLOY / "minio" / "lifecycle.json").read_text())["Rules"]
+    (rule,) = json.loads((DEPLOY / "minio" / "lifecycle.json").read_text())["Rules"]
     assert rule["ID"] == LIFECYCLE_RULE_ID  # the rule shared/storage/s3.py writes
     assert rule["Filter"] == {"Prefix": "jobs/"} and rule["Status"] == "Enabled"
     assert rule["Expiration"]["Days"] == Settings.model_fields["bucket_lifecycle_days"].default
@@ -192,7 +207,7 @@ def test_startup_is_health_gated(base: dict) -> None:
 
 def test_enhancer_reserves_one_gpu_and_runs_one_task(base: dict, cpu: dict) -> None:
     enhancer = base["services"]["enhancer"]
-    device, = enhancer["deploy"]["resources"]["reservations"]["devices"]
+    (device,) = enhancer["deploy"]["resources"]["reservations"]["devices"]
     assert device["driver"] == "nvidia" and device["count"] == 1
     assert device["capabilities"] == ["gpu"]
     command = enhancer["command"]

@@ -25,12 +25,26 @@ from shared.tasks import QUEUE_CLEANUP, QUEUE_ENHANCE, QUEUE_UPSAMPLE  # noqa: E
 QUEUE_OF = {"enhancer": QUEUE_ENHANCE, "upsampler": QUEUE_UPSAMPLE, "cleanup": QUEUE_CLEANUP}
 MODELS_OF = {"enhancer": "models/hifigan", "upsampler": "models/unet"}
 TORCH = {"torch", "torchvision", "torchaudio", "triton"}
-TENSORFLOW = {"tensorflow", "tensorflow-cpu", "tensorflow-intel", "tf-keras", "keras",
-              "tensorboard", "jax", "jaxlib"}
-FORBIDDEN = {"api": TORCH | TENSORFLOW, "cleanup": TORCH | TENSORFLOW,
-             "enhancer": TENSORFLOW, "upsampler": TORCH}
-BUILD_TOOLS = re.compile(r"\b(build-essential|gcc|g\+\+|clang|make|cmake|cargo|rustc|"
-                         r"[\w.+-]+-dev|git)\b")
+TENSORFLOW = {
+    "tensorflow",
+    "tensorflow-cpu",
+    "tensorflow-intel",
+    "tf-keras",
+    "keras",
+    "tensorboard",
+    "jax",
+    "jaxlib",
+}
+FORBIDDEN = {
+    "api": TORCH | TENSORFLOW,
+    "cleanup": TORCH | TENSORFLOW,
+    "enhancer": TENSORFLOW,
+    "upsampler": TORCH,
+}
+BUILD_TOOLS = re.compile(
+    r"\b(build-essential|gcc|g\+\+|clang|make|cmake|cargo|rustc|"
+    r"[\w.+-]+-dev|git)\b"
+)
 
 
 def dockerfile(service: str):
@@ -99,7 +113,8 @@ def test_final_stage_has_no_build_tools_or_source_tree(service: str) -> None:
             "the runtime stage takes the venv from the build stage and only models from the repo"
         )
     assert any(BUILD_TOOLS.search(r.args) for r in parsed.stages[0].of("RUN")), (
-        "build tools belong in the build stage (else why multi-stage)")
+        "build tools belong in the build stage (else why multi-stage)"
+    )
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -111,9 +126,11 @@ def test_installs_its_own_extra_pinned_by_the_lock(service: str) -> None:
     assert extras == {service}
     assert "-c requirements/dev.lock" in pips[0], "dependencies are pinned by the lock"
     # every distribution the extra pulls in is pinned in the lock (reproducible images)
-    lock = {re.split(r"[=<>!~ ]", line, maxsplit=1)[0].lower().replace("_", "-")
-            for line in (REPO_ROOT / "requirements/dev.lock").read_text().splitlines()
-            if line and not line.startswith("#")}
+    lock = {
+        re.split(r"[=<>!~ ]", line, maxsplit=1)[0].lower().replace("_", "-")
+        for line in (REPO_ROOT / "requirements/dev.lock").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
     # `pip freeze` leaves out pip/setuptools/wheel; the venv's own copies are used for those
     unpinned = service_closure(service) - lock - {"speakup", "pip", "setuptools", "wheel"}
     assert not unpinned, f"not pinned in requirements/dev.lock: {sorted(unpinned)}"
@@ -135,10 +152,19 @@ def test_ml_frameworks_stay_in_their_own_image(service: str) -> None:
 @pytest.mark.parametrize("service", SERVICES)
 def test_copies_only_its_own_code_and_models(service: str) -> None:
     parsed = dockerfile(service)
-    sources = [s for st in parsed.stages for i in st.of("COPY")
-               for frm, srcs, _ in [copy_sources(i)] if frm is None for s in srcs]
-    services_copied = {s.split("/")[1] for s in sources if s.startswith("services/")
-                       and s.count("/") >= 1 and not s.endswith("__init__.py")}
+    sources = [
+        s
+        for st in parsed.stages
+        for i in st.of("COPY")
+        for frm, srcs, _ in [copy_sources(i)]
+        if frm is None
+        for s in srcs
+    ]
+    services_copied = {
+        s.split("/")[1]
+        for s in sources
+        if s.startswith("services/") and s.count("/") >= 1 and not s.endswith("__init__.py")
+    }
     assert services_copied == {service}, "services never import each other"
     models = {s for s in sources if s.startswith("models/")}
     assert models == ({MODELS_OF[service]} if service in MODELS_OF else set())
@@ -148,8 +174,9 @@ def test_copies_only_its_own_code_and_models(service: str) -> None:
         if source.startswith("models/"):
             continue  # checkpoints arrive with the trained models (git keeps no empty folder)
         assert (REPO_ROOT / source).exists(), f"COPY source missing: {source}"
-        assert any(fnmatch.fnmatch(source, p) or fnmatch.fnmatch(source + "/x", p)
-                   for p in allowed), f"{source} is excluded by the .dockerignore"
+        assert any(
+            fnmatch.fnmatch(source, p) or fnmatch.fnmatch(source + "/x", p) for p in allowed
+        ), f"{source} is excluded by the .dockerignore"
 
 
 @pytest.mark.parametrize("service", ["enhancer", "upsampler", "cleanup"])
@@ -169,15 +196,18 @@ def test_api_command_serves_the_app_factory() -> None:
     assert "EXPOSE" in {i.keyword for i in dockerfile("api").final.instructions}
 
 
-@pytest.mark.parametrize("text, message", [
-    ("FROM python:3.11 AS a\nRUNN echo\n", "unknown instruction"),
-    ("RUN echo\n", "before the first FROM"),
-    ("FROM a AS x\nFROM b AS x\n", "duplicate stage"),
-    ("FROM a\nCMD [\"x\",\n", "continuation"),
-    ("FROM ${NOPE}\n", "undefined build argument"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("FROM python:3.11 AS a\nRUNN echo\n", "unknown instruction"),
+        ("RUN echo\n", "before the first FROM"),
+        ("FROM a AS x\nFROM b AS x\n", "duplicate stage"),
+        ('FROM a\nCMD ["x",\n', "continuation"),
+        ("FROM ${NOPE}\n", "undefined build argument"),
+    ],
+)
 def test_parser_rejects_broken_dockerfiles(text: str, message: str) -> None:
-    text = text.replace("\nCMD [\"x\",\n", "\nCMD [\"x\", \\\n")
+    text = text.replace('\nCMD ["x",\n', '\nCMD ["x", \\\n')
     with pytest.raises((DockerfileError, ValueError), match=message):
         parse(text)
 
