@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
             for key, value in means.items():
                 writer.add_scalar(key, value, step)
             sums, count = {}, 0
-        if rank == 0 and (step % args.validate_every == 0 or step == args.steps):
+        if rank == 0 and validation and (step % args.validate_every == 0 or step == args.steps):
             metrics = validate(enhancer, validation, config.sample_rate_hz, device)
             score = metrics.get("val/pesq_wb", metrics["val/si_sdr_db"])
             for key, value in metrics.items():

@@ -1,0 +1,176 @@
+"""Data readers on fabricated trees in each dataset's published layout, and degradation
+regression tests (pre-delay removed, gains vary, DRR hit, validation deterministic)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from evaluation.split import is_eval_file, is_eval_speaker
+from services.enhancer.data import degrade
+from services.enhancer.data.dataset import Degrader, DegradeSettings, load_plain_folders
+from services.enhancer.data.readers import (
+    PlainFolders,
+    ace_noise,
+    ace_rirs,
+    daps_pairs,
+    load_audio,
+    reverb_noise,
+    reverb_rirs,
+)
+
+RATE = 16_000
+
+
+def _write(path: Path, seconds: float = 0.2, rate: int = RATE, channels: int = 1,
+           seed: int = 0) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = np.random.default_rng(seed).standard_normal((int(seconds * rate), channels)) * 0.1
+    sf.write(path, data.astype(np.float32), rate)
+
+
+def test_daps_pairs_device_recordings_with_studio_takes(tmp_path):
+    for spk in ("f1", "m3"):
+        _write(tmp_path / "clean" / f"{spk}_script1_clean.wav", rate=44_100)
+        for cond in ("ipad_livingroom1", "iphone_balcony1"):
+            _write(tmp_path / cond / f"{spk}_script1_{cond}.wav", rate=44_100)
+    _write(tmp_path / "ipad_livingroom1" / "f1_script2_ipad_livingroom1.wav")  # no clean take
+    pairs = daps_pairs(tmp_path)
+    assert len(pairs) == 4
+    pair = next(p for p in pairs if p.speaker == "f1" and p.condition == "ipad_livingroom1")
+    assert pair.clean.name == "f1_script1_clean.wav"
+    assert pair.degraded.name == "f1_script1_ipad_livingroom1.wav"
+    train, held = daps_pairs(tmp_path, "train"), daps_pairs(tmp_path, "eval")
+    assert len(train) + len(held) == 4
+    assert all(is_eval_speaker(f"daps-{p.speaker}") for p in held)
+
+
+def test_ace_noise_and_rirs(tmp_path):
+    room = tmp_path / "Single" / "Office_1" / "1"
+    for kind in ("RIR", "Ambient", "Babble", "Fan"):
+        _write(room / f"Single_502_1_{kind}.wav")
+    assert sorted(p.stem.rsplit("_", 1)[1] for p in ace_noise(tmp_path)) == ["Ambient", "Babble",
+                                                                             "Fan"]
+    assert [p.name for p in ace_rirs(tmp_path)] == ["Single_502_1_RIR.wav"]
+
+
+def test_reverb_challenge_rirs_first_channel(tmp_path):
+    rir_dir = tmp_path / "reverb_tools_for_Generate_mcTrainData" / "RIR"
+    _write(rir_dir / "RIR_SmallRoom1_near_AnglA.wav", channels=8)
+    _write(rir_dir / "RIR_LargeRoom1_far_AnglB.wav", channels=8)
+    _write(rir_dir / "notes.wav")
+    _write(tmp_path / "reverb_tools_for_Generate_mcTrainData" / "NOISE" / "Noise_SmallRoom1_1.wav")
+    rirs = reverb_rirs(tmp_path)
+    assert [p.name for p in rirs] == ["RIR_LargeRoom1_far_AnglB.wav",
+                                      "RIR_SmallRoom1_near_AnglA.wav"]
+    audio, _ = sf.read(rirs[0])
+    assert np.allclose(load_audio(rirs[0], RATE, first_channel_only=True), audio[:, 0], atol=1e-4)
+    assert len(reverb_noise(tmp_path)) == 1
+
+
+def test_plain_folders_respect_the_split(tmp_path):
+    names = [f"cmu_arctic_us_{s}_a0001.wav" for s in ("aew", "ahw", "aup", "awb", "axb", "bdl",
+                                                      "clb", "eey", "fem", "gka", "jmk", "ksp")]
+    for name in names:
+        _write(tmp_path / "clean" / name)
+    folders = PlainFolders(tmp_path)
+    train, held = folders.clean("train"), folders.clean("eval")
+    assert len(train) + len(held) == len(names) and held  # the fixture has held-out speakers
+    assert not any(is_eval_speaker(p) for p in train)
+
+
+def test_training_never_reads_eval_speakers_pairs_or_real_noisy(tmp_path, monkeypatch):
+    for i, spk in enumerate(("aew", "ahw", "aup", "awb", "axb", "bdl", "clb", "eey")):
+        _write(tmp_path / "clean" / f"cmu_arctic_us_{spk}_a{i:04d}.wav", seconds=1.0, seed=i)
+    _write(tmp_path / "pairs" / "x_clean.wav")
+    _write(tmp_path / "real_noisy" / "y.wav")
+    _write(tmp_path / "noise" / "n1.wav")
+    _write(tmp_path / "rir" / "r1.wav")
+    read: list[str] = []
+    import services.enhancer.data.dataset as dataset
+
+    real_load = dataset.load_audio
+    monkeypatch.setattr(dataset, "load_audio",
+                        lambda p, *a, **k: read.append(str(p)) or real_load(p, *a, **k))
+    load_plain_folders(tmp_path, RATE, DegradeSettings(), simulated_rirs=0)
+    assert read
+    assert not any("/pairs/" in p or "/real_noisy/" in p for p in read)
+    assert not any(is_eval_speaker(p) for p in read if "/clean/" in p)
+    assert not any(is_eval_file(p) for p in read if "/noise/" in p or "/rir/" in p)
+
+
+def test_rir_pre_delay_is_removed():
+    """Regression: the seed convolved with the raw RIR, so the input lagged the target."""
+    rir = np.zeros(2000, dtype=np.float32)
+    rir[300] = 0.8  # 300 samples of pre-delay before the direct path
+    rir[600:] = 0.05 * np.random.default_rng(0).standard_normal(1400) * np.exp(
+        -np.arange(1400) / 200)
+    aligned = degrade.align_on_direct_path(rir)
+    assert aligned[0] == 1.0 and len(aligned) == 1700
+    speech = np.random.default_rng(1).standard_normal(RATE).astype(np.float32)
+    degrader = Degrader(DegradeSettings(reverb_probability=1.0, noise_probability=0.0,
+                                        eq_probability=0.0, band_limit_probability=0.0,
+                                        clip_probability=0.0, drr_db=(10.0, 10.0)),
+                        RATE, [], [rir])
+    noisy, clean = degrader(speech, np.random.default_rng(2))
+    lags = np.arange(-400, 401)
+    corr = [np.dot(noisy[400:-400], np.roll(clean, lag)[400:-400]) for lag in lags]
+    assert lags[int(np.argmax(corr))] == 0
+
+
+def test_speaker_gain_varies():
+    """Regression: the seed drew the gain from (low, low)."""
+    rng = np.random.default_rng(0)
+    gains = [degrade.random_gain_db(rng, (-25.0, 0.0)) for _ in range(200)]
+    assert min(gains) >= -25.0 and max(gains) <= 0.0 and np.std(gains) > 5.0
+    speech = 0.1 * np.random.default_rng(1).standard_normal(RATE).astype(np.float32)
+    degrader = Degrader(DegradeSettings(gain_db=(-25.0, 0.0)), RATE, [], [])
+    levels = [20 * np.log10(np.std(degrader(speech, rng)[1])) for _ in range(30)]
+    assert np.ptp(levels) > 10.0
+
+
+def test_drr_augmentation_hits_target():
+    rir = np.zeros(RATE // 2, dtype=np.float32)
+    rir[0] = 1.0
+    rir[100:] = 0.02 * np.random.default_rng(0).standard_normal(len(rir) - 100)
+    for target in (-6.0, 0.0, 18.0):
+        assert abs(degrade.drr_db(degrade.set_drr(rir, target, RATE), RATE) - target) < 0.01
+
+
+def test_t60_shortening_and_simulated_rooms():
+    rir = degrade.align_on_direct_path(degrade.simulate_rir(np.random.default_rng(0), RATE))
+    t60 = degrade.estimate_t60_s(rir, RATE)
+    assert 0.05 < t60 < 2.0
+    shorter = degrade.estimate_t60_s(degrade.shorten_t60(rir, 0.5, RATE, t60), RATE)
+    assert shorter < 0.8 * t60
+
+
+def test_noise_mixed_at_requested_snr():
+    rng = np.random.default_rng(0)
+    speech = rng.standard_normal(RATE).astype(np.float32)
+    for noise in (degrade.coloured_noise(RATE, 1.0, rng), degrade.hum(RATE, RATE, rng)):
+        mixed = degrade.mix_at_snr(speech, noise, 10.0)
+        snr = 10 * np.log10(np.mean(speech**2) / np.mean((mixed - speech) ** 2))
+        assert abs(snr - 10.0) < 1e-3
+
+
+def test_band_limit_and_clipping():
+    rng = np.random.default_rng(0)
+    x = degrade.coloured_noise(RATE, 0.0, rng)
+    limited = degrade.band_limit(x, RATE, 4000.0)
+    spectrum = np.abs(np.fft.rfft(limited)) ** 2
+    freqs = np.fft.rfftfreq(RATE, 1 / RATE)
+    assert spectrum[freqs > 5000].sum() < 1e-3 * spectrum[freqs < 3000].sum()
+    clipped = degrade.soft_clip(x, 0.5)
+    assert np.max(np.abs(clipped)) <= 0.5 * np.max(np.abs(x)) + 1e-6
+
+
+def test_validation_degradation_is_deterministic():
+    speech = 0.1 * np.random.default_rng(1).standard_normal(RATE).astype(np.float32)
+    degrader = Degrader(DegradeSettings(), RATE, [], [])
+    degrader.add_simulated_rirs(2, np.random.default_rng(0))
+    a = degrader(speech, np.random.default_rng(1234))
+    b = degrader(speech, np.random.default_rng(1234))
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
