@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -215,3 +217,39 @@ def test_parser_rejects_broken_dockerfiles(text: str, message: str) -> None:
 def test_parser_rejects_malformed_exec_form() -> None:
     with pytest.raises(ValueError):
         parse('FROM a\nCMD ["celery", worker]\n')
+
+
+_IMPORT_WITHOUT = """
+import importlib, importlib.abc, sys
+forbidden = set(sys.argv[2].split(","))
+class NotInThisImage(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in forbidden:
+            raise ImportError(f"{name} is not installed in this image")
+sys.meta_path.insert(0, NotInThisImage())
+importlib.import_module(sys.argv[1])
+"""
+ENTRY_MODULES = {
+    "api": "services.api.app",
+    "enhancer": "services.enhancer.worker",
+    "upsampler": "services.upsampler.worker",
+    "cleanup": "services.cleanup.worker",
+}
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_entry_module_imports_without_the_other_frameworks(service: str) -> None:
+    """What the image's command imports first must not need a framework the image lacks
+    (imports of those fail here as they would in the image)."""
+    forbidden = {name.replace("-", "_") for name in FORBIDDEN[service]}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPEAKUP_")}
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    done = subprocess.run(
+        [sys.executable, "-c", _IMPORT_WITHOUT, ENTRY_MODULES[service], ",".join(forbidden)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
