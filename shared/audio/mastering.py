@@ -1,0 +1,218 @@
+"""Mastering at the output rate: a gentle leveler, loudness to the preset's target, and a
+true-peak limiter — so every output lands within ±0.5 LU of its target at ≤ −1 dBTP.
+
+Presets: podcast −16 LUFS, broadcast −23 (EBU R128), video −14, none (measure only).
+`master()` works on whole signals; `master_file()` streams files of any length in constant
+memory (two passes: measure, then gain + limit block by block).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.ndimage
+import scipy.signal
+import soundfile as sf
+
+from shared.audio.loudness import db_to_gain, integrated_lufs, oversample, true_peak_dbtp
+from shared.audio.loudness_stream import StreamingLoudness
+
+PRESET_LUFS: dict[str, float | None] = {
+    "podcast": -16.0,
+    "broadcast": -23.0,
+    "video": -14.0,
+    "none": None,
+}
+CEILING_DBTP = -1.0
+LIMIT_MARGIN_DB = 0.3  # the limiter aims a little below the ceiling: the meter's 4× is not ∞×
+LOOKAHEAD_S = 0.005
+RELEASE_S = 0.08
+MAX_GAIN_DB = 30.0  # never lift near-silence (noise) by more than this
+
+
+@dataclass(frozen=True)
+class MasteringReport:
+    preset: str
+    target_lufs: float | None
+    input_lufs: float
+    output_lufs: float
+    true_peak_dbtp: float
+    gain_db: float
+
+    def as_dict(self) -> dict[str, float | str | None]:
+        return asdict(self)
+
+
+def master(audio: np.ndarray, sample_rate_hz: int, preset: str) -> tuple[np.ndarray, dict]:
+    """audio: [T] float32 → (mastered [T] float32, report dict)."""
+    if preset not in PRESET_LUFS:
+        raise ValueError(f"unknown preset {preset!r}; have {sorted(PRESET_LUFS)}")
+    x = np.nan_to_num(np.asarray(audio, dtype=np.float64).reshape(-1))
+    target = PRESET_LUFS[preset]
+    input_lufs = integrated_lufs(x, sample_rate_hz)
+    if target is None or not np.isfinite(input_lufs):
+        out = np.clip(x, -1.0, 1.0)
+        return out.astype(np.float32), _report(preset, target, input_lufs, out, sample_rate_hz, 0.0)
+    x = level(x, sample_rate_hz)
+    gain_db = 0.0
+    out = x
+    for _ in range(4):  # limiting lowers loudness a little: re-aim and limit again
+        gain_db = float(
+            np.clip(gain_db + target - integrated_lufs(out, sample_rate_hz), -60.0, MAX_GAIN_DB)
+        )
+        out = limit_true_peak(x * db_to_gain(gain_db), sample_rate_hz)
+        if abs(integrated_lufs(out, sample_rate_hz) - target) < 0.1:
+            break
+    return out.astype(np.float32), _report(preset, target, input_lufs, out, sample_rate_hz, gain_db)
+
+
+def level(
+    x: np.ndarray,
+    sample_rate_hz: int,
+    ratio: float = 2.0,
+    window_s: float = 0.4,
+    range_db: float = 6.0,
+) -> np.ndarray:
+    """Gentle leveler: sections louder than the programme's median by more than `range_db` are
+    brought down at `ratio`:1, with a slow, smooth gain (no pumping on syllables)."""
+    n = max(int(window_s * sample_rate_hz), 1)
+    power = scipy.ndimage.uniform_filter1d(x * x, n, mode="nearest")
+    level_db = 10 * np.log10(power + 1e-12)
+    active = level_db > level_db.max() - 50.0
+    if not np.any(active):
+        return x
+    threshold = np.median(level_db[active]) + range_db
+    over = np.maximum(level_db - threshold, 0.0)
+    gain_db = -over * (1.0 - 1.0 / ratio)
+    gain_db = scipy.ndimage.uniform_filter1d(gain_db, n, mode="nearest")
+    return x * 10.0 ** (gain_db / 20.0)
+
+
+def limit_true_peak(
+    x: np.ndarray,
+    sample_rate_hz: int,
+    ceiling_dbtp: float = CEILING_DBTP,
+    state: list[float] | None = None,
+) -> np.ndarray:
+    """Look-ahead limiter on the 4× oversampled envelope: the gain starts falling `LOOKAHEAD_S`
+    before an over-ceiling peak and recovers over `RELEASE_S`. `state` carries the release
+    between blocks of a stream."""
+    ceiling = db_to_gain(ceiling_dbtp - LIMIT_MARGIN_DB)
+    if not len(x):
+        return x
+    peaks = np.abs(oversample(x)).reshape(-1, 4).max(axis=1)[: len(x)]
+    peaks = np.pad(peaks, (0, len(x) - len(peaks)), mode="edge")
+    needed = np.minimum(1.0, ceiling / np.maximum(peaks, 1e-12))
+    look = max(int(LOOKAHEAD_S * sample_rate_hz), 1)
+    # hold the lowest gain over the look-ahead window, then smooth: it reaches it in time
+    held = scipy.ndimage.minimum_filter1d(needed, 2 * look + 1, mode="nearest")
+    # each average covers only held values whose windows include this sample: ≤ needed here
+    gain = scipy.ndimage.uniform_filter1d(held, look, mode="nearest")
+    release = np.exp(-1.0 / (RELEASE_S * sample_rate_hz))
+    start = state[0] if state else 1.0
+    gain = _release(np.minimum(gain, needed), release, start)
+    if state is not None:
+        state[:] = [float(gain[-1])]
+    out = x * gain
+    # a final safety net for the rare peak the smoothing let through
+    over = np.max(np.abs(oversample(out))) if len(out) > 8 else np.max(np.abs(out))
+    if over > ceiling:
+        out = out * (ceiling / over)
+    return out
+
+
+def _release(gain: np.ndarray, coefficient: float, start: float) -> np.ndarray:
+    """Instant attack, exponential release: y = min(g, c·y_prev + (1-c)·g)."""
+    # one-pole recursion via lfilter on the rising parts, then take the minimum with the target
+    smoothed = scipy.signal.lfilter(
+        [1 - coefficient], [1, -coefficient], gain, zi=[coefficient * start]
+    )[0]
+    return np.minimum(gain, np.maximum(smoothed, gain.min()))
+
+
+def master_file(
+    src: Path,
+    dst: Path,
+    preset: str,
+    *,
+    subtype: str,
+    fmt: str,
+    block_s: float = 60.0,
+    progress: Callable[[float], None] | None = None,
+) -> dict:
+    """Stream `src` (mono WAV) into `dst` mastered, in constant memory: measure, re-aim the gain
+    while limiting changes the loudness (measure-only passes), then write."""
+    rate = sf.info(str(src)).samplerate
+    target = PRESET_LUFS[preset]
+    input_lufs, _ = _stream_pass(src, block_s, 0.0, limit=False)
+    gain_db = 0.0
+    if target is not None and np.isfinite(input_lufs):
+        gain_db = float(np.clip(target - input_lufs, -60.0, MAX_GAIN_DB))
+        for _ in range(3):
+            lufs, _ = _stream_pass(src, block_s, gain_db, limit=True)
+            if not np.isfinite(lufs) or abs(lufs - target) < 0.1:
+                break
+            gain_db = float(np.clip(gain_db + target - lufs, -60.0, MAX_GAIN_DB))
+    with sf.SoundFile(
+        str(dst),
+        "w",
+        samplerate=rate,
+        channels=1,
+        subtype=subtype,
+        format="FLAC" if fmt == "flac" else "WAV",
+    ) as writer:
+        output_lufs, peak_dbtp = _stream_pass(
+            src, block_s, gain_db, limit=target is not None, writer=writer, progress=progress
+        )
+    return MasteringReport(preset, target, input_lufs, output_lufs, peak_dbtp, gain_db).as_dict()
+
+
+def _stream_pass(
+    src: Path,
+    block_s: float,
+    gain_db: float,
+    *,
+    limit: bool,
+    writer: sf.SoundFile | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> tuple[float, float]:
+    """One pass over the file: gain, limit, (write); returns (integrated LUFS, true peak dBTP)."""
+    info = sf.info(str(src))
+    meter = StreamingLoudness(info.samplerate)
+    peak, done, state = 0.0, 0, [1.0]
+    with sf.SoundFile(str(src)) as reader:
+        for chunk in reader.blocks(blocksize=int(block_s * info.samplerate), dtype="float64"):
+            x = np.nan_to_num(chunk.reshape(-1)) * db_to_gain(gain_db)
+            if limit:
+                x = limit_true_peak(x, info.samplerate, state=state)
+            x = np.clip(x, -1.0, 1.0)
+            meter.feed(x)
+            if len(x) > 8:
+                peak = max(peak, float(np.max(np.abs(oversample(x)))))
+            if writer is not None:
+                writer.write(x.astype(np.float32))
+            done += len(x)
+            if progress is not None:
+                progress(done / max(info.frames, 1))
+    return meter.integrated_lufs(), float(20 * np.log10(max(peak, 1e-12)))
+
+
+def _report(
+    preset: str,
+    target: float | None,
+    input_lufs: float,
+    out: np.ndarray,
+    sample_rate_hz: int,
+    gain_db: float,
+) -> dict:
+    return MasteringReport(
+        preset,
+        target,
+        float(input_lufs),
+        float(integrated_lufs(out, sample_rate_hz)),
+        float(true_peak_dbtp(out, sample_rate_hz)),
+        float(gain_db),
+    ).as_dict()
