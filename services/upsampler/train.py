@@ -34,6 +34,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--log-every", type=int, default=25)
     parser.add_argument("--threads", type=int, default=1, help="TF intra-op threads (0: all)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--export-dir", default=None, help="calibrate + export a checkpoint there, then exit"
+    )
+    parser.add_argument("--checkpoint", default=None, help="for --export-dir (default best.keras)")
     return parser.parse_args(argv)
 
 
@@ -109,6 +113,9 @@ def main(argv: list[str] | None = None) -> None:
     from services.upsampler import data
     from services.upsampler.model import CONFIGS, build_unet, cost_per_audio_second
 
+    if args.export_dir:
+        export(args)
+        return
     config = CONFIGS[args.config]
     run_dir = Path(args.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -210,6 +217,83 @@ def main(argv: list[str] | None = None) -> None:
             checkpoint()
             last_save = time.monotonic()
     checkpoint()
+
+
+GAINS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
+
+
+def calibrate_high_band_gain(model, val_files: list[Path]) -> tuple[float, dict]:
+    """The largest mean-LSD gain whose validation SNR stays ≥ resample's for every filter.
+
+    Runs on the training speakers' validation files only, never on evaluation speakers.
+    """
+    from evaluation.metrics import log_spectral_distance, snr_db
+    from services.upsampler import data
+    from services.upsampler.inference import scale_high_band, upsample_48k
+
+    scores: dict[str, dict[float, list[tuple[float, float]]]] = {}
+    for path in val_files:
+        target = data.read_full_band(path)
+        target = target[: len(target) - len(target) % 3]
+        for name, params in data.EVAL_FILTERS.items():
+            base = data.interpolate_to_48k(data.degrade_to_16k(target, params))
+            out = upsample_48k(model, base)
+            per_gain = scores.setdefault(name, {})
+            for gain in GAINS:
+                est = scale_high_band(base, out, gain)
+                per_gain.setdefault(gain, []).append(
+                    (log_spectral_distance(target, est, 48000), snr_db(target, est))
+                )
+    table = {
+        name: {str(g): np.mean(v, axis=0).round(3).tolist() for g, v in per_gain.items()}
+        for name, per_gain in scores.items()
+    }
+    ok = [
+        g
+        for g in GAINS
+        if all(np.mean(p[g], axis=0)[1] >= np.mean(p[0.0], axis=0)[1] for p in scores.values())
+    ]
+    best = min(ok, key=lambda g: np.mean([np.mean(p[g], axis=0)[0] for p in scores.values()]))
+    return float(best), table
+
+
+def export(args: argparse.Namespace) -> None:
+    """Copy a checkpoint to `--export-dir` as unet.keras with card.json (config, data, cost,
+    training steps and wall time, calibrated high-band gain)."""
+    import shutil
+
+    from services.upsampler.model import UNetConfig, cost_per_audio_second
+    from services.upsampler.unet_engine import load_model
+
+    run_dir = Path(args.run_dir)
+    checkpoint = Path(args.checkpoint or run_dir / "best.keras")
+    state = json.loads((run_dir / "state.json").read_text())
+    model = load_model(checkpoint)
+    val_files = [Path(args.data_dir) / "clean" / name for name in state["val_files"]]
+    gain, table = calibrate_high_band_gain(model, val_files)
+    out_dir = Path(args.export_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(checkpoint, out_dir / "unet.keras")
+    config = UNetConfig.from_dict(state["unet_config"])
+    card = {
+        "version": f"unet-{state['config']}-step{state.get('best_step', state['step'])}",
+        "format_version": 1,
+        "config_name": state["config"],
+        "unet_config": config.to_dict(),
+        "cost": cost_per_audio_second(config),
+        "checkpoint_step": state.get("best_step", state["step"]),
+        "steps_trained": state["step"],
+        "wall_s": round(state["wall_s"]),
+        "train_args": state["args"],
+        "train_files": state["train_files"],
+        "val_files": state["val_files"],
+        "last_val": state["last_val"],
+        "high_band_gain": gain,
+        "calibration_lsd_snr_by_filter_and_gain": table,
+        "size_bytes": (out_dir / "unet.keras").stat().st_size,
+    }
+    (out_dir / "card.json").write_text(json.dumps(card, indent=1))
+    print(json.dumps({"high_band_gain": gain, "calibration": table}, indent=1))
 
 
 if __name__ == "__main__":

@@ -48,9 +48,11 @@ class UNetEngine:
         self.path = Path(path) if path is not None else checkpoint_path()
         self.model = load_model(self.path)
         digest = hashlib.sha256(self.path.read_bytes()).hexdigest()[:12]
-        card = self.path.with_name("card.json")
-        label = json.loads(card.read_text()).get("version", "unet") if card.is_file() else "unet"
-        self.version = f"{label}-{digest}"
+        card_path = self.path.with_name("card.json")
+        card = json.loads(card_path.read_text()) if card_path.is_file() else {}
+        self.version = f"{card.get('version', 'unet')}-{digest}"
+        # calibrated on validation files at export (services/upsampler/train.py --export-dir)
+        self.high_band_gain = float(card.get("high_band_gain", 1.0))
         self._lock = threading.Lock()  # one Keras call at a time per process
 
     def upsample(self, audio: np.ndarray, sample_rate_hz: int, target_rate_hz: int) -> np.ndarray:
@@ -63,7 +65,9 @@ class UNetEngine:
         if sample_rate_hz < INPUT_RATE_HZ:
             audio = soxr.resample(audio, sample_rate_hz, INPUT_RATE_HZ, quality="VHQ")
         with self._lock:
-            out = upsample(self.model, audio, target_rate_hz=target_rate_hz)
+            out = upsample(
+                self.model, audio, target_rate_hz=target_rate_hz, high_band_gain=self.high_band_gain
+            )
         return engines.fit_length(out.astype(np.float32), n_out)
 
 

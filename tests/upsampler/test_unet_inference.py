@@ -68,3 +68,18 @@ def test_unet_engine_from_env_checkpoint(model, tmp_path, monkeypatch):
     assert band_energy_db(engine.upsample(audio, 16000, 48000), 48000, 9000) > -40
     monkeypatch.setenv("SPEAKUP_UNET_CHECKPOINT", str(tmp_path / "missing.keras"))
     assert not unet_engine.is_available()
+
+
+def test_high_band_gain_scales_only_the_band_above_8khz(model):
+    audio = np.random.default_rng(6).normal(0, 0.1, 16000).astype(np.float32)
+    raw = upsample(model, audio, 48000)
+    assert np.allclose(upsample(model, audio, 48000, high_band_gain=1.0), raw)
+    muted = upsample(model, audio, 48000, high_band_gain=0.0)
+    plain = engines.get("resample").upsample(audio, 16000, 48000)
+    assert band_energy_db(raw, 48000, 9000) > -40
+    assert band_energy_db(muted, 48000, 9000) < -50  # nothing invented above 8 kHz
+    # below 7 kHz the residual is kept whatever the gain
+    low = np.fft.rfftfreq(len(raw), 1 / 48000) < 7000
+    raw_low, muted_low = np.fft.rfft(raw)[low], np.fft.rfft(muted)[low]
+    residual_low = raw_low - np.fft.rfft(plain)[low]
+    assert np.linalg.norm(muted_low - raw_low) < 0.05 * np.linalg.norm(residual_low)
