@@ -61,7 +61,7 @@ def test_presigned_upload_runs_every_state_and_erases_after_download(stack, reco
     wall_s = time.monotonic() - t_upload
     assert done["status"] == "succeeded", done["error"]
 
-    states = [state for state, _ in done["timeline"]]
+    states = [entry["status"] for entry in done["timeline"]]
     assert states == ["awaiting_upload", "queued", "enhancing", "upsampling", "succeeded"]
     assert done["progress"] == 1.0
     assert done["input"]["duration_s"] == pytest.approx(30.0, abs=0.1)
@@ -87,7 +87,7 @@ def test_presigned_upload_runs_every_state_and_erases_after_download(stack, reco
     assert stack.storage().list_prefix(f"jobs/{job_id}/") == []
     assert httpx.get(result.headers["location"], timeout=30).status_code in (403, 404)
 
-    timeline = {state: ts for state, ts in purged["timeline"]}
+    timeline = {entry["status"]: entry["at"] for entry in purged["timeline"]}
     compute_s = metrics.get("enhance_s", 0) + metrics.get("upsample_s", 0)
     (tmp_path / "timeline.json").write_text(json.dumps(
         {"timeline": timeline, "wall_s": wall_s, "compute_s": compute_s,
@@ -129,4 +129,4 @@ def test_rejected_input_fails_with_a_code_before_enhancement(stack):
     done = wait_status(client, job["id"], job["token"], {"succeeded", "failed"}, timeout_s=120)
     assert done["status"] == "failed"
     assert done["error"]["code"] == "not_audio"
-    assert "upsampling" not in [state for state, _ in done["timeline"]]
+    assert "upsampling" not in [entry["status"] for entry in done["timeline"]]
