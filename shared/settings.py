@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     max_duration_s: float = Field(3 * 3600.0, gt=0)
     max_decode_s: float = Field(600.0, gt=0)
     task_soft_time_limit_base_s: float = Field(120.0, gt=0)
-    task_time_limit_per_audio_s: float = Field(2.0, gt=0)
+    task_time_limit_per_audio_s: float = Field(1.0, gt=0)
     broker_visibility_timeout_s: int = Field(4 * 3600, ge=10)
     max_redeliveries: int = Field(3, ge=1)
     stuck_job_timeout_s: float = Field(6 * 3600.0, gt=0)
@@ -85,6 +85,12 @@ class Settings(BaseSettings):
             raise ValueError("storage_backend=s3 needs s3_bucket")
         if len(self.signing_secret.get_secret_value()) < 16:
             raise ValueError("signing_secret must be at least 16 characters")
+        _, longest_hard_s = self.task_time_limits(self.max_duration_s)
+        if longest_hard_s >= self.broker_visibility_timeout_s:
+            # a task still running when the broker's visibility timeout passes is delivered again
+            raise ValueError(
+                f"broker_visibility_timeout_s ({self.broker_visibility_timeout_s}) must exceed the "
+                f"hard time limit of the longest input ({longest_hard_s:.0f} s)")
         return self
 
     def task_time_limits(self, duration_s: float) -> tuple[float, float]:

@@ -46,3 +46,12 @@ def test_time_limits_scale_with_duration():
     short_soft, short_hard = settings.task_time_limits(10)
     long_soft, long_hard = settings.task_time_limits(7200)
     assert long_soft > short_soft and long_hard > long_soft
+
+
+def test_visibility_timeout_must_outlast_the_longest_task(monkeypatch):
+    settings = Settings()
+    _, hard = settings.task_time_limits(settings.max_duration_s)
+    assert hard < settings.broker_visibility_timeout_s  # the defaults are consistent
+    monkeypatch.setenv("SPEAKUP_BROKER_VISIBILITY_TIMEOUT_S", str(int(hard) - 1))
+    with pytest.raises(ValidationError):
+        Settings()
