@@ -40,19 +40,17 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import av
 import numpy as np
 import soundfile as sf
-import soxr
 
 from shared.audio.encode import content_type_for, encode_audio
 from shared.audio.errors import MESSAGES, AudioRejected
-from shared.audio.frames import downmix, frame_channels
+from shared.audio.pipeline import FramePipeline, Sink
 from shared.audio.probe import Header, open_container, read_header, select_audio_stream
 
 __all__ = ["AudioRejected", "DecodeLimits", "InputInfo", "MESSAGES", "content_type_for",
@@ -95,53 +93,6 @@ class InputInfo:
     decode_s: float
 
 
-Sink = Callable[[np.ndarray], None]
-
-
-class _MonoResampler:
-    """soxr streaming resampler that follows the input rate (a stream may change it).
-
-    Frames are small (20-120 ms); input is gathered into ~0.5 s blocks first, because the cost
-    per call of soxr and soundfile, not the samples, dominated on such frames."""
-
-    def __init__(self, target_rate_hz: int, sink: Sink, block_samples: int = 24000) -> None:
-        self.target_rate_hz = target_rate_hz
-        self._sink = sink
-        self._block_samples = block_samples
-        self._rate = 0
-        self._stream: soxr.ResampleStream | None = None
-        self._pending: list[np.ndarray] = []
-        self._pending_samples = 0
-
-    def push(self, mono: np.ndarray, rate_hz: int) -> None:
-        if rate_hz != self._rate:
-            self.flush()
-            self._rate = rate_hz
-            self._stream = (
-                None
-                if rate_hz == self.target_rate_hz
-                else soxr.ResampleStream(
-                    rate_hz, self.target_rate_hz, 1, dtype="float32", quality="HQ"
-                )
-            )
-        self._pending.append(mono)
-        self._pending_samples += len(mono)
-        if self._pending_samples >= self._block_samples:
-            self._emit(last=False)
-
-    def _emit(self, last: bool) -> None:
-        block = np.concatenate(self._pending) if self._pending else np.zeros(0, np.float32)
-        self._pending, self._pending_samples = [], 0
-        out = block if self._stream is None else self._stream.resample_chunk(block, last=last)
-        if len(out):
-            self._sink(np.ascontiguousarray(out, dtype=np.float32))
-
-    def flush(self) -> None:
-        if self._pending or self._stream is not None:
-            self._emit(last=True)
-        self._stream = None
-
-
 def _check_header(header: Header, limits: DecodeLimits) -> None:
     if header.channels > limits.max_channels:
         raise AudioRejected("too_many_channels", detail=f"{header.channels} channels")
@@ -152,19 +103,36 @@ def _check_header(header: Header, limits: DecodeLimits) -> None:
         raise AudioRejected("too_long", detail=f"header says {header.duration_s:.0f} s")
 
 
-def _check_frame(
-    channels: np.ndarray, rate_hz: int, float_code: str | None, limits: DecodeLimits
-) -> None:
-    """``float_code``: what NaN/Inf/overs mean for this stream (None: integer samples)."""
-    if channels.shape[0] > limits.max_channels:
-        raise AudioRejected("too_many_channels", detail=f"{channels.shape[0]} channels in a frame")
-    if not limits.min_sample_rate_hz <= rate_hz <= limits.max_sample_rate_hz:
-        raise AudioRejected("unsupported_sample_rate", detail=f"{rate_hz} Hz in a frame")
-    if float_code and channels.size:
-        if not np.isfinite(channels).all():
-            raise AudioRejected(float_code, detail="NaN or Inf")
-        if float(np.abs(channels).max()) > limits.max_abs_sample:
-            raise AudioRejected(float_code, detail="far beyond full scale")
+def _demux_and_decode(
+    container: Any, stream: Any, pipeline: FramePipeline, limits: DecodeLimits, started: float
+) -> tuple[int, int]:
+    """Run every packet of ``stream`` through the decoder into ``pipeline``; returns
+    (packets, decoder errors). Enforces the wall-time and duration limits as it goes."""
+    packets = errors = 0
+    packet_iter = container.demux(stream)
+    while True:
+        if time.monotonic() - started > limits.max_decode_s:
+            raise AudioRejected("decode_timeout", detail=f"after {pipeline.samples_s:.0f} s")
+        try:
+            packet = next(packet_iter)
+        except StopIteration:
+            break
+        except av.FFmpegError:  # the container breaks off: keep what was decoded
+            errors += 1
+            break
+        packets += 1
+        try:
+            frames = packet.decode()
+        except av.FFmpegError:
+            errors += 1
+            if errors > limits.max_decode_errors:
+                raise AudioRejected("corrupt_audio", detail=f"{errors} decoder errors") from None
+            continue
+        for frame in frames:
+            pipeline.add(frame)
+        if pipeline.samples_s > limits.max_duration_s:
+            raise AudioRejected("too_long", detail=f"decoded past {pipeline.samples_s:.0f} s")
+    return packets, errors
 
 
 def _decode(src_path: Path, target_rate_hz: int, limits: DecodeLimits, sink: Sink) -> InputInfo:
@@ -178,57 +146,27 @@ def _decode(src_path: Path, target_rate_hz: int, limits: DecodeLimits, sink: Sin
         stream = select_audio_stream(container, limits.max_streams)
         header = read_header(container, stream, size_bytes)
         _check_header(header, limits)
-        resampler = _MonoResampler(target_rate_hz, sink)
         # Float samples stored in the file (PCM float) are the user's data: "invalid_samples".
         # A lossy decoder emitting NaN or +40 dBFS was fed garbage: "corrupt_audio".
         stored_floats = header.codec.startswith(("pcm_f", "pcm_d"))
-        float_code = "invalid_samples" if stored_floats else "corrupt_audio"
-        samples_s = 0.0  # decoded duration at the source rate(s)
-        packets = errors = 0
-        peak = 0.0
-        channels = rate_hz = 0
-        packet_iter = container.demux(stream)
-        while True:
-            if time.monotonic() - started > limits.max_decode_s:
-                raise AudioRejected("decode_timeout", detail=f"after {samples_s:.0f} s of audio")
-            try:
-                packet = next(packet_iter)
-            except StopIteration:
-                break
-            except av.FFmpegError:  # the container breaks off: keep what was decoded
-                errors += 1
-                break
-            packets += 1
-            try:
-                frames = packet.decode()
-            except av.FFmpegError:
-                errors += 1
-                if errors > limits.max_decode_errors:
-                    raise AudioRejected(
-                        "corrupt_audio", detail=f"{errors} decoder errors"
-                    ) from None
-                continue
-            for frame in frames:
-                if frame.samples == 0 or not frame.sample_rate:
-                    continue
-                data = frame_channels(frame)
-                rate_hz = frame.sample_rate
-                channels = max(channels, data.shape[0])
-                is_float = frame.format.name.rstrip("p") in ("flt", "dbl")
-                _check_frame(data, rate_hz, float_code if is_float else None, limits)
-                samples_s += frame.samples / rate_hz
-                if samples_s > limits.max_duration_s:
-                    raise AudioRejected("too_long", detail=f"decoded past {samples_s:.0f} s")
-                if data.size:
-                    peak = max(peak, float(np.abs(data).max()))
-                resampler.push(downmix(data), rate_hz)
-        resampler.flush()
+        pipeline = FramePipeline(
+            target_rate_hz,
+            sink,
+            max_channels=limits.max_channels,
+            sample_rate_range_hz=(limits.min_sample_rate_hz, limits.max_sample_rate_hz),
+            max_abs_sample=limits.max_abs_sample,
+            float_code="invalid_samples" if stored_floats else "corrupt_audio",
+        )
+        packets, errors = _demux_and_decode(container, stream, pipeline, limits, started)
+        pipeline.finish()
+    samples_s, peak = pipeline.samples_s, pipeline.peak
     if samples_s == 0.0:  # an audio stream from which nothing decodes is not audio
         code = "not_audio" if errors else "too_short"
         raise AudioRejected(code, detail=f"nothing decoded ({errors} errors)")
     if errors >= 3 and errors / max(packets, 1) > limits.max_decode_error_ratio:
         raise AudioRejected("corrupt_audio", detail=f"{errors} errors in {packets} packets")
-    claimed_s = header.duration_s or 0.0
+    # Only the audio stream's own claim counts: a video's audio may be shorter than its picture.
+    claimed_s = (header.duration_s or 0.0) if header.stream_claims_duration else 0.0
     if samples_s < limits.min_decoded_fraction * claimed_s and claimed_s - samples_s > 1.0:
         # Decoders resync silently over garbage; most of the promised audio missing means the
         # file is damaged. (Loose on purpose: MP3 headers only estimate their duration.)
@@ -240,8 +178,8 @@ def _decode(src_path: Path, target_rate_hz: int, limits: DecodeLimits, sink: Sin
         raise AudioRejected("silent_audio", detail=f"peak {peak_dbfs:.1f} dBFS")
     return InputInfo(
         duration_s=round(samples_s, 6),
-        sample_rate_hz=header.sample_rate_hz or rate_hz,
-        channels=header.channels or channels,
+        sample_rate_hz=header.sample_rate_hz or pipeline.rate_hz,
+        channels=header.channels or pipeline.channels,
         codec=header.codec,
         container=header.container,
         bit_depth=header.bit_depth,

@@ -8,7 +8,23 @@ import numpy as np
 
 # Full-scale divisor per FFmpeg sample format (planar variants end in "p").
 _INT_SCALE = {"s16": 2.0**15, "s32": 2.0**31, "s64": 2.0**63}
-_FLOAT_FORMATS = {"flt", "dbl"}
+_DTYPES: dict[str, type[np.generic]] = {
+    "u8": np.uint8, "s16": np.int16, "s32": np.int32, "s64": np.int64,
+    "flt": np.float32, "dbl": np.float64,
+}  # fmt: skip
+
+
+def _raw_samples(frame: Any, base: str, channels: int) -> np.ndarray:
+    """``[channels, samples]`` straight from the frame's buffers (no copy; `to_ndarray` stacks
+    and copies, which cost more than decoding for short AAC frames)."""
+    dtype, samples = _DTYPES[base], frame.samples
+    if frame.format.is_planar:
+        planes = frame.planes
+        if channels == 1:
+            return np.frombuffer(planes[0], dtype, count=samples)[None, :]
+        return np.stack([np.frombuffer(p, dtype, count=samples) for p in planes[:channels]])
+    packed = np.frombuffer(frame.planes[0], dtype, count=samples * channels)
+    return packed.reshape(samples, channels).T
 
 
 def frame_channels(frame: Any) -> np.ndarray:
@@ -19,19 +35,17 @@ def frame_channels(frame: Any) -> np.ndarray:
     """
     fmt = frame.format.name
     base = fmt[:-1] if fmt.endswith("p") else fmt
-    channels = frame.layout.nb_channels
-    raw = frame.to_ndarray()
-    if not frame.format.is_planar:  # packed: [1, samples * channels], interleaved
-        raw = raw.reshape(-1, channels).T
-    if base in _FLOAT_FORMATS:
-        return np.asarray(raw, dtype=np.float32)
+    if base not in _DTYPES:
+        raise ValueError(f"unexpected sample format {fmt}")
+    raw = _raw_samples(frame, base, frame.layout.nb_channels)
+    if base == "flt":
+        return raw.copy()  # the frame's buffer is reused by the decoder
+    if base == "dbl":
+        return raw.astype(np.float32)
     if base == "u8":
         return (raw.astype(np.float32) - 128.0) * np.float32(1 / 128)
-    scale = _INT_SCALE.get(base)
-    if scale is None:
-        raise ValueError(f"unexpected sample format {fmt}")
     # float32 keeps 24 significant bits: exact for 16/24-bit PCM, ample for 32-bit.
-    return np.multiply(raw, np.float32(1 / scale), dtype=np.float32)
+    return np.multiply(raw, np.float32(1 / _INT_SCALE[base]), dtype=np.float32)
 
 
 def downmix(channels: np.ndarray) -> np.ndarray:

@@ -42,6 +42,7 @@ class Header:
     sample_rate_hz: int  # 0 when unknown until the first frame
     channels: int  # 0 when unknown until the first frame
     duration_s: float | None
+    stream_claims_duration: bool  # False: the container's (all streams') duration, or none
     bit_depth: int | None
 
 
@@ -97,9 +98,11 @@ def _claimed_duration_s(
     bit_depth: int | None,
     channels: int,
     sample_rate_hz: int,
-) -> float | None:
+) -> tuple[float | None, bool]:
+    """(claimed duration, whether the audio stream itself claims it — not the container)."""
     duration_s: float | None = None
-    if stream.duration is not None and stream.time_base is not None:
+    from_stream = stream.duration is not None and stream.time_base is not None
+    if from_stream:
         duration_s = float(stream.duration * stream.time_base)
     elif container.duration is not None:
         duration_s = container.duration / 1_000_000
@@ -109,7 +112,7 @@ def _claimed_duration_s(
         # audio than the file has bytes, so trust the file size over the header.
         bound_s = size_bytes / (bit_depth / 8 * channels * sample_rate_hz)
         duration_s = bound_s if duration_s is None else min(duration_s, bound_s)
-    return duration_s
+    return duration_s, from_stream
 
 
 def read_header(container: Any, stream: Any, size_bytes: int) -> Header:
@@ -118,6 +121,9 @@ def read_header(container: Any, stream: Any, size_bytes: int) -> Header:
     channels = int(context.channels or 0)
     sample_rate_hz = int(context.sample_rate or 0)
     bit_depth = _bit_depth(codec, stream)
+    duration_s, from_stream = _claimed_duration_s(
+        container, stream, size_bytes, bit_depth, channels, sample_rate_hz
+    )
     return Header(
         container=container.format.name.split(",")[0],
         codec=codec,
@@ -126,8 +132,7 @@ def read_header(container: Any, stream: Any, size_bytes: int) -> Header:
         has_video=any(s.type == "video" for s in container.streams),
         sample_rate_hz=sample_rate_hz,
         channels=channels,
-        duration_s=_claimed_duration_s(
-            container, stream, size_bytes, bit_depth, channels, sample_rate_hz
-        ),
+        duration_s=duration_s,
+        stream_claims_duration=from_stream,
         bit_depth=bit_depth,
     )
