@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pydantic import SecretStr
+
 from shared.jobs.store import JobStore
 from shared.settings import Settings
 
@@ -30,8 +32,8 @@ def make_storage(settings: Settings) -> Storage:
             endpoint_url=settings.s3_endpoint_url,
             public_endpoint_url=settings.s3_public_endpoint_url,
             region=settings.s3_region,
-            access_key=settings.s3_access_key.get_secret_value() if settings.s3_access_key else None,
-            secret_key=settings.s3_secret_key.get_secret_value() if settings.s3_secret_key else None,
+            access_key=_secret(settings.s3_access_key),
+            secret_key=_secret(settings.s3_secret_key),
         )
     return build(
         "local",
@@ -39,6 +41,10 @@ def make_storage(settings: Settings) -> Storage:
         secret=settings.signing_secret.get_secret_value().encode(),
         base_url=settings.public_base_url.rstrip("/") + "/storage",
     )
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
 
 
 def make_celery(settings: Settings, name: str = "speakup") -> Celery:

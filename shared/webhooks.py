@@ -55,7 +55,9 @@ def verify(secret: bytes, timestamp: str, body: bytes, signature: str, *,
     return hmac.compare_digest(sign(secret, ts, body), signature)
 
 
-def build_request(secret: bytes, delivery_id: str, payload: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+def build_request(
+    secret: bytes, delivery_id: str, payload: dict[str, Any]
+) -> tuple[bytes, dict[str, str]]:
     body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
     ts = int(time.time())
     headers = {

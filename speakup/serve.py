@@ -42,7 +42,7 @@ def serve(host_port: int = 8000, state_dir: Path = Path("var")) -> int:
         if "SPEAKUP_REDIS_URL" not in os.environ:
             stack.start_redis(state_dir / "redis")
         for kind in ("enhancer", "upsampler", "cleanup"):
-            env[f"SPEAKUP_WORKER_HEARTBEAT_FILE"] = str((state_dir / f"{kind}.heartbeat").resolve())
+            env["SPEAKUP_WORKER_HEARTBEAT_FILE"] = str((state_dir / f"{kind}.heartbeat").resolve())
             stack.start_worker(kind)
         env.pop("SPEAKUP_WORKER_HEARTBEAT_FILE")
         stack.start_beat(state_dir)

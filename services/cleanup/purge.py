@@ -18,8 +18,10 @@ from shared.runtime import job_prefix
 log = logging.getLogger("speakup.cleanup")
 
 
-def purge_job(store: JobStore, storage: Any, job_id: str, reason: str, *,
-              tombstone_ttl_s: int = 7 * 24 * 3600, now: float | None = None) -> dict[str, Any] | None:
+def purge_job(
+    store: JobStore, storage: Any, job_id: str, reason: str, *,
+    tombstone_ttl_s: int = 7 * 24 * 3600, now: float | None = None,
+) -> dict[str, Any] | None:
     """Erase every object of the job, record a verified deletion receipt, end its status.
 
     reason: "downloaded" (grace passed), "ttl", "deleted" (DELETE), "audit" (orphan).

@@ -15,8 +15,16 @@ from shared.logging import log_event
 from shared.runtime import WorkerContext
 from shared.stages import transient_errors
 from shared.tasks import (
-    QUEUE_CLEANUP, QUEUE_ENHANCE, QUEUE_UPSAMPLE, TASK_AUDIT, TASK_ENHANCE, TASK_PURGE_DUE,
-    TASK_PURGE_JOB, TASK_SWEEP_STUCK, TASK_UPSAMPLE, TASK_WEBHOOK,
+    QUEUE_CLEANUP,
+    QUEUE_ENHANCE,
+    QUEUE_UPSAMPLE,
+    TASK_AUDIT,
+    TASK_ENHANCE,
+    TASK_PURGE_DUE,
+    TASK_PURGE_JOB,
+    TASK_SWEEP_STUCK,
+    TASK_UPSAMPLE,
+    TASK_WEBHOOK,
 )
 from shared.webhooks import WebhookRefused, build_request, check_url
 from shared.worker_app import RETRY_POLICY

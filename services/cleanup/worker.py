@@ -1,5 +1,6 @@
-"""`celery -A services.cleanup.worker worker -Q cleanup` and `celery -A services.cleanup.worker beat`
-(the beat schedule lives in shared/celery_app.py, with string task names)."""
+"""`celery -A services.cleanup.worker worker -Q cleanup` and
+`celery -A services.cleanup.worker beat` (the beat schedule lives in shared/celery_app.py,
+with string task names)."""
 
 from services.cleanup.tasks import register_tasks
 from shared.worker_app import build_worker_app

@@ -26,7 +26,8 @@ SAMPLE_RATE_HZ = engines.SAMPLE_RATE_HZ
 Enqueue = Callable[[str, dict[str, float]], None]
 
 
-def run_enhance(ctx: WorkerContext, job_id: str, enqueue_upsample: Enqueue, retries: int = 0) -> str:
+def run_enhance(ctx: WorkerContext, job_id: str, enqueue_upsample: Enqueue,
+                retries: int = 0) -> str:
     """Run the stage for one job; returns what happened ("done", "failed")."""
     settings, store, storage = ctx.settings, ctx.store, ctx.storage
     claimed = claim(store, job_id, previous=JobStatus.QUEUED, running=JobStatus.ENHANCING,

@@ -69,7 +69,7 @@ def hash_token(token: str) -> str:
 
 class JobStore:
     def __init__(self, client: redis.Redis) -> None:
-        self.redis = client
+        self.redis: Any = client  # decode_responses=True: str in, str out
         self._transition = client.register_script(_TRANSITION)
         self._progress = client.register_script(_PROGRESS)
 

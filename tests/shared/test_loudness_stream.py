@@ -14,7 +14,8 @@ def test_matches_pyloudnorm_on_speechlike_noise(rate):
     rng = np.random.default_rng(0)
     t = np.arange(rate * 12) / rate
     # amplitude-modulated noise with pauses: the gates matter
-    envelope = (np.sin(2 * np.pi * 0.3 * t) > -0.2) * (0.05 + 0.3 * np.abs(np.sin(2 * np.pi * 3 * t)))
+    gate = np.sin(2 * np.pi * 0.3 * t) > -0.2
+    envelope = gate * (0.05 + 0.3 * np.abs(np.sin(2 * np.pi * 3 * t)))
     audio = (rng.standard_normal(len(t)) * envelope).astype(np.float32)
     expected = pyloudnorm.Meter(rate).integrated_loudness(audio)
     meter = StreamingLoudness(rate)
