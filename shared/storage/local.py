@@ -1,24 +1,18 @@
 """Local-filesystem storage for the embedded mode: objects are files under ``root/<key>``.
 
-Signed URLs imitate S3's: the api serves them with `services.api.routers.storage`
-(`make_storage_router`), mounted at ``base_url``. An upload carries a policy (key, content type,
-max bytes, expiry) signed with HMAC-SHA256; a download URL carries its expiry and signature. Both
-are checked in constant time. Writes go to ``root/.partial/`` and are renamed into place, so a
-reader never sees half an object; content types live beside the objects in ``root/.meta/``.
+Signed URLs imitate S3's (`shared.storage.signing`); the api serves them with
+`services.api.routers.storage` (`make_storage_router`), mounted at ``base_url``. Writes go to
+``root/.partial/`` and are renamed into place, so a reader never sees half an object; content
+types live beside the objects in ``root/.meta/``.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import os
 import shutil
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -31,42 +25,13 @@ from shared.storage.base import (
     validate_key,
     validate_prefix,
 )
+from shared.storage.signing import AccessDenied, Signer, UploadGrant
 
-MAX_EXPIRY_S = 7 * 24 * 3600  # S3's own ceiling for presigned URLs
+__all__ = ["AccessDenied", "AtomicWriter", "LocalStorage", "UploadGrant"]
+
 _PARTIAL_DIR = ".partial"
 _META_DIR = ".meta"
 _COPY_CHUNK_BYTES = 1 << 20
-
-
-class AccessDenied(StorageError):
-    """A signed request failed verification; ``code`` is the S3 error code to answer with."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-@dataclass(frozen=True)
-class UploadGrant:
-    """What a verified upload policy allows."""
-
-    key: str
-    content_type: str
-    max_bytes: int
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _check_expiry(expires_s: int) -> None:
-    if not 1 <= expires_s <= MAX_EXPIRY_S:
-        raise ValueError(f"expires_s must be in 1..{MAX_EXPIRY_S}, got {expires_s}")
 
 
 class AtomicWriter:
@@ -124,40 +89,17 @@ class LocalStorage:
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        secret_bytes = secret.encode() if isinstance(secret, str) else bytes(secret)
-        if len(secret_bytes) < 16:
-            raise ValueError("the local storage signing secret must be at least 16 bytes")
         self.root = Path(root).resolve()
-        self._secret = secret_bytes
         self.base_url = base_url.rstrip("/")
-        self._clock = clock
+        self._signer = Signer(secret, clock)
 
-    # -- signing -------------------------------------------------------------------------
-    def _sign(self, purpose: str, *parts: str) -> str:
-        message = "\n".join((purpose, *parts)).encode()
-        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
-
+    # -- signed URLs (served by services.api.routers.storage) -----------------------------
     def presigned_post(
         self, key: str, *, content_type: str, max_bytes: int, expires_s: int
     ) -> PresignedPost:
-        validate_key(key)
-        _check_expiry(expires_s)
-        if max_bytes < 1:
-            raise ValueError("max_bytes must be positive")
-        expires = int(self._clock()) + expires_s
-        policy = {
-            "key": key,
-            "content_type": content_type,
-            "max_bytes": max_bytes,
-            "expires": expires,
-        }
-        policy_b64 = _b64(json.dumps(policy, separators=(",", ":"), sort_keys=True).encode())
-        fields = {
-            "key": key,
-            "Content-Type": content_type,
-            "policy": policy_b64,
-            "signature": self._sign("post", policy_b64),
-        }
+        fields, expires = self._signer.post_fields(
+            validate_key(key), content_type, max_bytes, expires_s
+        )
         return PresignedPost(
             url=f"{self.base_url}/upload",
             fields=fields,
@@ -166,45 +108,15 @@ class LocalStorage:
 
     def verify_upload(self, fields: Mapping[str, str]) -> UploadGrant:
         """Check an upload form's policy the way S3 does; raises `AccessDenied`."""
-        policy_b64 = fields.get("policy", "")
-        signature = fields.get("signature", "")
-        if not policy_b64 or not signature:
-            raise AccessDenied("AccessDenied", "Bucket POST must contain a policy and signature.")
-        if not hmac.compare_digest(self._sign("post", policy_b64), signature):
-            raise AccessDenied("SignatureDoesNotMatch", "The signature does not match.")
-        try:
-            policy = json.loads(_unb64(policy_b64))
-            grant = UploadGrant(
-                str(policy["key"]), str(policy["content_type"]), int(policy["max_bytes"])
-            )
-            expires = int(policy["expires"])
-        except (ValueError, KeyError, TypeError) as exc:  # signed by us, so never in practice
-            raise AccessDenied("AccessDenied", "Invalid policy document.") from exc
-        if self._clock() > expires:
-            raise AccessDenied("AccessDenied", "Invalid according to Policy: Policy expired.")
-        if fields.get("key") != grant.key:
-            raise AccessDenied("AccessDenied", "Invalid according to Policy: key.")
-        if fields.get("Content-Type") != grant.content_type:
-            raise AccessDenied("AccessDenied", "Invalid according to Policy: Content-Type.")
-        return grant
+        return self._signer.verify_post(fields)
 
     def presigned_get(self, key: str, *, expires_s: int, download_name: str | None = None) -> str:
-        validate_key(key)
-        _check_expiry(expires_s)
-        expires = str(int(self._clock()) + expires_s)
-        dl = download_name or ""
-        query = {"expires": expires, "sig": self._sign("get", key, expires, dl)}
-        if dl:
-            query["dl"] = dl
+        query = self._signer.get_query(validate_key(key), expires_s, download_name or "")
         return f"{self.base_url}/o/{quote(key)}?{urlencode(query)}"
 
     def verify_download(self, key: str, expires: str, signature: str, download_name: str) -> Path:
         """Path of the object a signed GET may read; raises `AccessDenied` or `ObjectMissing`."""
-        expected = self._sign("get", key, expires, download_name)
-        if not hmac.compare_digest(expected, signature):
-            raise AccessDenied("SignatureDoesNotMatch", "The signature does not match.")
-        if not expires.isdigit() or self._clock() > int(expires):
-            raise AccessDenied("AccessDenied", "Request has expired")
+        self._signer.verify_get(key, expires, signature, download_name)
         path = self._path(key)
         if not path.is_file():
             raise ObjectMissing(key)
@@ -321,6 +233,20 @@ class LocalStorage:
         (self.root / _PARTIAL_DIR).mkdir(parents=True, exist_ok=True)
         (self.root / _META_DIR).mkdir(parents=True, exist_ok=True)
         return False
+
+    def purge_partials(self, older_than_s: float = 3600.0) -> int:
+        """Delete temp files of uploads that never finished (a client or process died
+        mid-write); returns how many. For the cleanup worker in the embedded mode."""
+        cutoff = time.time() - older_than_s
+        removed = 0
+        for path in (self.root / _PARTIAL_DIR).glob("*"):
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:  # committed or aborted meanwhile
+                continue
+        return removed
 
     def ping(self) -> bool:
         return self.root.is_dir() and os.access(self.root, os.W_OK)

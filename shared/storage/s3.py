@@ -36,17 +36,9 @@ LIFECYCLE_RULE_ID = "speakup-expire-jobs"
 _MISSING_CODES = {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}
 _UNSUPPORTED_CODES = {"NotImplemented", "501", "MethodNotAllowed", "405", "XNotImplemented"}
 _TRANSIENT_CODES = {
-    "SlowDown",
-    "ServiceUnavailable",
-    "InternalError",
-    "RequestTimeout",
-    "503",
-    "500",
-    "502",
-    "504",
-    "Throttling",
-    "ThrottlingException",
-}
+    "SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "500", "502", "503",
+    "504", "Throttling", "ThrottlingException",
+}  # fmt: skip
 _TRANSFER = TransferConfig(
     multipart_threshold=64 << 20, multipart_chunksize=16 << 20, max_concurrency=4
 )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -340,3 +342,18 @@ def test_presigned_get_tampering(storage: LocalStorage) -> None:
     storage.delete_prefix("jobs/j1/")
     gone = get(parts.path)
     assert gone.status_code == 404 and "NoSuchKey" in gone.text
+
+
+def test_purge_partials_removes_only_stale_temp_files(storage: LocalStorage) -> None:
+    stale = storage.open_writer("jobs/j1/input", "audio/wav")
+    stale.write(b"half an upload")
+    fresh = storage.open_writer("jobs/j2/input", "audio/wav")
+    partials = sorted((storage.root / ".partial").iterdir())
+    old_s = time.time() - 7200
+    os.utime(stale._tmp_path, (old_s, old_s))
+    assert len(partials) == 2
+    assert storage.purge_partials(older_than_s=3600) == 1
+    assert [p.name for p in (storage.root / ".partial").iterdir()] == [fresh._tmp_path.name]
+    fresh.write(b"ok")
+    fresh.commit()
+    assert storage.exists("jobs/j2/input") and not storage.exists("jobs/j1/input")
