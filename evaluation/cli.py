@@ -108,6 +108,9 @@ def collect_items(args: argparse.Namespace) -> tuple[list[EvalItem], dict[str, o
     if "generated" in wanted:
         base = dataset.FULL_CONFIG if args.full else dataset.EvalSetConfig()
         config = dataclasses.replace(base, seed=args.seed)
+        if args.limit and args.limit < config.n_items:
+            # item i depends only on (seed, i): the first n of a smaller set are the same items
+            config = dataclasses.replace(config, n_items=args.limit)
         manifest = dataset.ensure_generated(config, data_dir, args.cache_dir)
         items += dataset.load_generated(manifest, args.limit)
         info["manifest"] = str(manifest)

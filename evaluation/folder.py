@@ -116,7 +116,7 @@ def read_folder(
                 set_name=set_prefix + "paired",
                 noisy=noisy[:n],
                 clean=clean[:n],
-                conditions={"source": str(noisy_path.name)},
+                conditions={"kind": "folder pair", "source": str(noisy_path.name)},
             )
         )
     for real_path in _audio_files(root / "real"):
@@ -134,7 +134,7 @@ def read_folder(
 def _real_item(
     path: Path, audio: np.ndarray, set_name: str, max_duration_s: float | None
 ) -> EvalItem:
-    conditions = {"source": path.name}
+    conditions = {"kind": "folder recording", "source": path.name}
     if max_duration_s is not None and len(audio) > max_duration_s * EVAL_RATE_HZ:
         audio = audio[: int(max_duration_s * EVAL_RATE_HZ)]
         conditions["cropped_to_s"] = f"{max_duration_s:g}"

@@ -68,6 +68,8 @@ def pesq_wb(reference: np.ndarray, estimate: np.ndarray, sample_rate_hz: int = 1
         resample(reference, sample_rate_hz, PESQ_RATE_HZ),
         resample(estimate, sample_rate_hz, PESQ_RATE_HZ),
     )
+    if not (np.any(ref) and np.any(est)):  # silence: pesq would divide by a zero peak
+        return math.nan
     try:
         return float(_pesq(PESQ_RATE_HZ, ref, est, "wb"))
     except (NoUtterancesError, PesqError):

@@ -99,7 +99,7 @@ def markdown(results: dict[str, Any]) -> str:
         f"# SpeakUp enhancement evaluation\n\n{meta.get('started_at', '')} · "
         f"`{meta.get('command', '')}`\n\n"
         f"Machine: {meta.get('machine', '?')}. Engines run one at a time in one process; "
-        f"RTF = enhance wall time / audio duration (lower is faster; < 1 is real time).\n"
+        f"RTF = enhance wall time / audio duration (lower is faster; < 1 is real time).\n\n"
     ]
     parts.append(
         _table(

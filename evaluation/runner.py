@@ -56,6 +56,7 @@ def enhance_all(
     checked and any breach recorded, then repaired so the item can still be scored."""
     from services.enhancer import engines
 
+    engines.names()  # imports every engine module once, so no engine's load time carries it
     started = time.perf_counter()
     engine = engines.get(engine_name)
     # untimed warm-up: lazy imports, JIT and allocator caches are not the engine's steady speed
@@ -137,6 +138,7 @@ def score_all(
     tasks = [(run, item) for run in runs for item in items]
     args = [(run.outputs[item.item_id], item.noisy, item.clean) for run, item in tasks]
     started = time.perf_counter()
+    jobs = min(jobs, len(tasks) // 8)  # starting a worker (imports, JIT) costs ~8 scorings
     if jobs > 1:
         saved = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
         os.environ.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")  # inherited by workers
