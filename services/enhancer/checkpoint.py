@@ -65,3 +65,25 @@ def build_enhancer(bundle: dict[str, Any]) -> Enhancer:
 
 def load_enhancer(path: str | Path, map_location: str | torch.device = "cpu") -> Enhancer:
     return build_enhancer(load_checkpoint(path, map_location))
+
+
+def export_for_serving(source: str | Path, destination: str | Path) -> dict[str, Any]:
+    """Keep what inference needs (config, generator + Postnet weights, step, metrics): drops
+    discriminators and optimizer state, which are most of a training checkpoint's size."""
+    bundle = load_checkpoint(source)
+    keep = {k: bundle[k] for k in ("metrics", "train_wall_s") if k in bundle}
+    save_checkpoint(destination, config_from_dict(bundle["config"]), bundle["enhancer"],
+                    bundle["step"], **keep)
+    return bundle
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Export a training checkpoint for serving.")
+    parser.add_argument("source", type=Path)
+    parser.add_argument("destination", type=Path)
+    args = parser.parse_args()
+    exported = export_for_serving(args.source, args.destination)
+    print(f"{args.destination}: step {exported['step']}, "
+          f"{args.destination.stat().st_size / 1e6:.2f} MB")

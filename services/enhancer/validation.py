@@ -48,3 +48,34 @@ def validate(enhancer: Enhancer, pairs: list[tuple[np.ndarray, np.ndarray]],
         out["val/pesq_wb"] = float(np.mean([p[0] for p in pesq_rows]))
         out["val/input_pesq_wb"] = float(np.mean([p[1] for p in pesq_rows]))
     return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Score a checkpoint on the fixed validation set: python -m services.enhancer.validation
+    --checkpoint runs/hifigan_small/last.pt --data-dir ../shared/data"""
+    import argparse
+    import json
+    from pathlib import Path
+
+    from services.enhancer.checkpoint import build_enhancer, load_checkpoint
+    from services.enhancer.data.dataset import DegradeSettings, load_plain_folders
+
+    parser = argparse.ArgumentParser(description="Validation metrics of a HiFi-GAN checkpoint.")
+    parser.add_argument("--checkpoint", type=Path, required=True)
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    bundle = load_checkpoint(args.checkpoint)
+    model = build_enhancer(bundle)
+    t = model.config.train
+    # Same settings and seeds as train.py, so the list is the one training validated on.
+    settings = DegradeSettings(snr_db=t.snr_db, drr_db=t.drr_db, gain_db=t.gain_db)
+    _, pairs = load_plain_folders(args.data_dir, model.config.sample_rate_hz, settings)
+    metrics = validate(model, pairs, model.config.sample_rate_hz, torch.device("cpu"))
+    print(json.dumps({"checkpoint": str(args.checkpoint), "step": bundle["step"],
+                      "clips": len(pairs), **metrics}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -181,3 +181,17 @@ def test_cli_trains_all_phases_and_resumes(tmp_path):
              for k in first["discriminators"]]
     assert any(moved)  # steps 4–6 are the GAN phase: the discriminators trained after resume
     assert copy.deepcopy(second["config"]) == first["config"]
+
+
+def test_export_keeps_only_what_serving_needs(tmp_path):
+    from services.enhancer.checkpoint import export_for_serving
+
+    ctx, enhancer, discriminators = _context()
+    source = tmp_path / "last.pt"
+    train._save(source, ctx, enhancer, discriminators, 5, {"val/si_sdr_db": 2.0}, 12.0)
+    export_for_serving(source, tmp_path / "serve.pt")
+    served = load_checkpoint(tmp_path / "serve.pt")
+    assert served["step"] == 5 and served["metrics"] == {"val/si_sdr_db": 2.0}
+    assert "discriminators" not in served and "optimizers" not in served
+    assert (tmp_path / "serve.pt").stat().st_size < source.stat().st_size
+    assert build_enhancer(served).config == TINY
