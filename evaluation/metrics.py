@@ -183,32 +183,14 @@ reference_free_score = dnsmos
 
 
 def loudness_lufs(audio: np.ndarray, sample_rate_hz: int) -> float:
-    """Integrated loudness, ITU-R BS.1770-4 (pyloudnorm); -inf for silence or too-short audio."""
-    try:
-        from shared.audio.loudness import integrated_lufs  # the product's own meter, when present
-    except ImportError:
-        integrated_lufs = None
-    x = np.asarray(audio, dtype=np.float64).reshape(-1)
-    if integrated_lufs is not None:
-        return float(integrated_lufs(x, sample_rate_hz))
-    import pyloudnorm
+    """Integrated loudness, ITU-R BS.1770-4, with the product's own meter; -inf for silence."""
+    from shared.audio.loudness import integrated_lufs
 
-    if len(x) < int(0.4 * sample_rate_hz):
-        return -math.inf
-    return float(pyloudnorm.Meter(sample_rate_hz).integrated_loudness(x))
+    return float(integrated_lufs(audio, sample_rate_hz))
 
 
 def true_peak_dbtp(audio: np.ndarray, sample_rate_hz: int) -> float:
-    """True peak in dBTP: sample peak after 4x oversampling (BS.1770-4 annex 2)."""
-    try:
-        from shared.audio.loudness import true_peak_dbtp as _shared_true_peak
-    except ImportError:
-        _shared_true_peak = None
-    x = np.asarray(audio, dtype=np.float64).reshape(-1)
-    if _shared_true_peak is not None:
-        return float(_shared_true_peak(x, sample_rate_hz))
-    from scipy.signal import resample_poly
+    """True peak in dBTP (4x oversampled, BS.1770-4 annex 2), with the product's own meter."""
+    from shared.audio.loudness import true_peak_dbtp as _true_peak_dbtp
 
-    peak = float(np.max(np.abs(resample_poly(x, 4, 1)))) if len(x) else 0.0
-    peak = max(peak, float(np.max(np.abs(x))) if len(x) else 0.0)
-    return 20 * math.log10(peak) if peak > 0 else -math.inf
+    return float(_true_peak_dbtp(audio, sample_rate_hz))
