@@ -20,8 +20,9 @@ from shared.storage import (
     make_storage,
 )
 from shared.storage.s3 import LIFECYCLE_RULE_ID, S3Storage
-from tests.servers import S3_ACCESS_KEY, S3_REGION, S3_SECRET_KEY, free_port, s3_server  # noqa: F401
+from tests.servers import S3_ACCESS_KEY, S3_REGION, S3_SECRET_KEY, free_port
 
+pytest_plugins = ["tests.servers"]
 pytestmark = pytest.mark.integration
 
 
@@ -40,7 +41,7 @@ def make_s3(endpoint_url: str, bucket: str, **kwargs: object) -> S3Storage:
 
 
 @pytest.fixture
-def storage(s3_server: str) -> S3Storage:  # noqa: F811
+def storage(s3_server: str) -> S3Storage:
     store = make_s3(s3_server, f"speakup-{uuid.uuid4().hex[:12]}")
     assert store.ensure_bucket(lifecycle_days=2) is True
     return store
@@ -157,7 +158,7 @@ def test_presigned_get_tampering_and_expiry(storage: S3Storage) -> None:
     assert not storage.exists("jobs/j3/input")
 
 
-def test_public_endpoint_signs_for_the_browsers_host(s3_server: str) -> None:  # noqa: F811
+def test_public_endpoint_signs_for_the_browsers_host(s3_server: str) -> None:
     """The api talks to 127.0.0.1, the browser to "localhost": URLs must be signed for the
     latter, and a signature made for one host is refused on the other."""
     public = s3_server.replace("127.0.0.1", "localhost")
