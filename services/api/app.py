@@ -7,12 +7,14 @@ The lifespan builds the job store, the storage and the Celery app once and keeps
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import redis
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, Response
@@ -26,8 +28,9 @@ from services.api.metrics import Metrics, MetricsMiddleware
 from services.api.ratelimit import FixedWindowLimiter
 from services.api.routers import health, jobs
 from services.api.schemas import CreateJobRequest, MultipartCreateRequest
+from shared.jobs.store import JobStore
 from shared.logging import configure_logging, log_event
-from shared.runtime import make_celery, make_storage, make_store
+from shared.runtime import make_celery, make_storage
 from shared.settings import Settings, get_settings
 
 log = logging.getLogger("speakup.api")
@@ -37,10 +40,23 @@ _PAGE_CSP = ("default-src 'self'; connect-src 'self' {storage}; media-src 'self'
              "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 
 
+# The status path reads Redis inline on the event loop (see deps.py): a hung Redis must not
+# hold the loop for long, so the api's client times out sooner than the workers' (10 s).
+_REDIS_SOCKET_TIMEOUT_S = 2.0
+_REDIS_CONNECT_TIMEOUT_S = 1.0
+
+
+def _make_store(settings: Settings) -> JobStore:
+    client = redis.Redis.from_url(
+        settings.redis_url, decode_responses=True, health_check_interval=30,
+        socket_timeout=_REDIS_SOCKET_TIMEOUT_S, socket_connect_timeout=_REDIS_CONNECT_TIMEOUT_S)
+    return JobStore(client)
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    store = make_store(settings)
+    store = _make_store(settings)
     storage = make_storage(settings)
     celery = make_celery(settings)
     app.state.store, app.state.storage, app.state.celery = store, storage, celery
@@ -52,6 +68,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         from services.api.routers.storage import make_storage_router
 
         app.state.storage_app = make_storage_router(storage)  # type: ignore[arg-type]
+    # Start-up objects (modules, schemas, app) never die: keep them out of every GC pass.
+    gc.collect()
+    gc.freeze()
     try:
         yield
     finally:

@@ -78,7 +78,10 @@ async def _authed_job(
     """
     token = credentials.credentials if credentials is not None else ""
     store: JobStore = request.app.state.store
-    job = await run_io(store.authenticate, job_id, token)
+    # One HGETALL, called inline on purpose: a thread-pool hop costs more CPU than the Redis
+    # round trip itself (measured), and this is the polling hot path. The api's Redis client
+    # has short socket timeouts (app.py), which bounds how long the loop can be held.
+    job = store.authenticate(job_id, token)
     if job is None:
         raise NOT_FOUND
     return job

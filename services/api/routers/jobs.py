@@ -122,8 +122,8 @@ async def submit_job(job: AuthedJob, b: BackendsDep) -> SubmittedJob:
 
 @router.get("/{id}", response_model=JobView, summary="Status, progress, measurements, result",
             responses={200: {"headers": _RETRY_AFTER}, **_errors(404)})
-async def get_job(job: AuthedJob, b: BackendsDep) -> Response:
-    view = job_view(job, b.settings.public_base_url)
+async def get_job(request: Request, job: AuthedJob) -> Response:
+    view = job_view(job, request.app.state.settings.public_base_url)
     wait_s = retry_after_s(job)
     headers = {"Retry-After": str(wait_s)} if wait_s is not None else None
     # Serialised once here (FastAPI would validate the model a second time): the hot path.
