@@ -92,12 +92,13 @@ def upsample(
     chunk_s: float = 4.0,
     overlap_s: float = 0.25,
     high_band_gain: float = 1.0,
+    low_band_gain: float = 1.0,
 ) -> np.ndarray:
     """audio_16k: [n] float32 at 16 kHz → [round(n × target / 16000)] float32.
 
     48 kHz is the model's own rate; any other target (44.1 kHz) resamples the 48 kHz result
     with soxr VHQ. `high_band_gain` scales the part of the predicted residual above 8 kHz (see
-    `scale_high_band`); 1.0 is the network's raw output.
+    `scale_high_band`), `low_band_gain` the part below; 1.0 is the network's raw output.
     """
     audio_16k = np.asarray(audio_16k, dtype=np.float32).reshape(-1)
     n_out = output_length(len(audio_16k), INPUT_RATE_HZ, target_rate_hz)
@@ -105,15 +106,17 @@ def upsample(
         return np.zeros(n_out, dtype=np.float32)
     interpolated = ResampleEngine().upsample(audio_16k, INPUT_RATE_HZ, MODEL_RATE_HZ)
     out_48k = upsample_48k(model, interpolated, chunk_s=chunk_s, overlap_s=overlap_s)
-    if high_band_gain != 1.0:
-        out_48k = scale_high_band(interpolated, out_48k, high_band_gain)
+    if high_band_gain != 1.0 or low_band_gain != 1.0:
+        out_48k = scale_high_band(interpolated, out_48k, high_band_gain, low_band_gain)
     if target_rate_hz != MODEL_RATE_HZ:
         out_48k = soxr.resample(out_48k, MODEL_RATE_HZ, target_rate_hz, quality="VHQ")
     return fit_length(np.asarray(out_48k, dtype=np.float32), n_out)
 
 
-def scale_high_band(interpolated: np.ndarray, output: np.ndarray, gain: float) -> np.ndarray:
-    """interpolated + low(residual) + gain · high(residual), split at 8 kHz by soxr round trip.
+def scale_high_band(
+    interpolated: np.ndarray, output: np.ndarray, gain: float, low_gain: float = 1.0
+) -> np.ndarray:
+    """interpolated + low_gain · low(residual) + gain · high(residual), split at 8 kHz (soxr).
 
     Invented high-band content has unpredictable phase: at full level it lowers waveform SNR
     while improving the spectrum. The gain is calibrated on validation files (train.py) so
@@ -127,4 +130,4 @@ def scale_high_band(interpolated: np.ndarray, output: np.ndarray, gain: float) -
         quality="VHQ",
     )
     low = fit_length(np.asarray(low, dtype=np.float32), len(residual))
-    return interpolated + low + np.float32(gain) * (residual - low)
+    return interpolated + np.float32(low_gain) * low + np.float32(gain) * (residual - low)

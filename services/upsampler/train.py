@@ -219,11 +219,13 @@ def main(argv: list[str] | None = None) -> None:
     checkpoint()
 
 
-GAINS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
+# (low-band gain, high-band gain) pairs tried on the residual
+GAINS = tuple((low, high) for low in (0.0, 1.0) for high in (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0))
 
 
-def calibrate_high_band_gain(model, val_files: list[Path]) -> tuple[float, dict]:
-    """The largest mean-LSD gain whose validation SNR stays ≥ resample's for every filter.
+def calibrate_band_gains(model, val_files: list[Path]) -> tuple[tuple[float, float], dict]:
+    """The (low, high) residual gains of lowest mean LSD whose validation SNR stays ≥
+    resample's for every filter type.
 
     Runs on the training speakers' validation files only, never on evaluation speakers.
     """
@@ -239,22 +241,34 @@ def calibrate_high_band_gain(model, val_files: list[Path]) -> tuple[float, dict]
             base = data.interpolate_to_48k(data.degrade_to_16k(target, params))
             out = upsample_48k(model, base)
             per_gain = scores.setdefault(name, {})
+            per_gain.setdefault("resample", []).append(
+                (log_spectral_distance(target, base, 48000), snr_db(target, base))
+            )
             for gain in GAINS:
-                est = scale_high_band(base, out, gain)
+                est = scale_high_band(base, out, gain[1], low_gain=gain[0])
                 per_gain.setdefault(gain, []).append(
                     (log_spectral_distance(target, est, 48000), snr_db(target, est))
                 )
     table = {
-        name: {str(g): np.mean(v, axis=0).round(3).tolist() for g, v in per_gain.items()}
+        name: {
+            g if isinstance(g, str) else f"{g[0]},{g[1]}": np.mean(v, axis=0).round(3).tolist()
+            for g, v in per_gain.items()
+        }
         for name, per_gain in scores.items()
     }
-    ok = [
-        g
-        for g in GAINS
-        if all(np.mean(p[g], axis=0)[1] >= np.mean(p[0.0], axis=0)[1] for p in scores.values())
-    ]
-    best = min(ok, key=lambda g: np.mean([np.mean(p[g], axis=0)[0] for p in scores.values()]))
-    return float(best), table
+
+    def worst_snr_margin_db(g: tuple[float, float]) -> float:
+        return min(
+            np.mean(p[g], axis=0)[1] - np.mean(p["resample"], axis=0)[1] for p in scores.values()
+        )
+
+    def mean_lsd_db(g: tuple[float, float]) -> float:
+        return float(np.mean([np.mean(p[g], axis=0)[0] for p in scores.values()]))
+
+    ok = [g for g in GAINS if worst_snr_margin_db(g) >= 0]
+    # where no gain keeps SNR, take the one that costs the least SNR (and say so in the card)
+    best = min(ok, key=mean_lsd_db) if ok else max(GAINS, key=worst_snr_margin_db)
+    return best, table
 
 
 def export(args: argparse.Namespace) -> None:
@@ -266,34 +280,37 @@ def export(args: argparse.Namespace) -> None:
     from services.upsampler.unet_engine import load_model
 
     run_dir = Path(args.run_dir)
-    checkpoint = Path(args.checkpoint or run_dir / "best.keras")
+    best = run_dir / "best.keras"  # absent while no checkpoint kept SNR ≥ resample uncalibrated
+    checkpoint = Path(args.checkpoint or (best if best.exists() else run_dir / "latest.keras"))
     state = json.loads((run_dir / "state.json").read_text())
     model = load_model(checkpoint)
     val_files = [Path(args.data_dir) / "clean" / name for name in state["val_files"]]
-    gain, table = calibrate_high_band_gain(model, val_files)
+    gain, table = calibrate_band_gains(model, val_files)
     out_dir = Path(args.export_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(checkpoint, out_dir / "unet.keras")
     config = UNetConfig.from_dict(state["unet_config"])
     card = {
-        "version": f"unet-{state['config']}-step{state.get('best_step', state['step'])}",
+        "version": f"unet-{state['config']}-{checkpoint.stem}-step{state['step']}",
+        "checkpoint_file": checkpoint.name,
         "format_version": 1,
         "config_name": state["config"],
         "unet_config": config.to_dict(),
         "cost": cost_per_audio_second(config),
-        "checkpoint_step": state.get("best_step", state["step"]),
+        "best_step": state.get("best_step"),
         "steps_trained": state["step"],
         "wall_s": round(state["wall_s"]),
         "train_args": state["args"],
         "train_files": state["train_files"],
         "val_files": state["val_files"],
         "last_val": state["last_val"],
-        "high_band_gain": gain,
+        "low_band_gain": gain[0],
+        "high_band_gain": gain[1],
         "calibration_lsd_snr_by_filter_and_gain": table,
         "size_bytes": (out_dir / "unet.keras").stat().st_size,
     }
     (out_dir / "card.json").write_text(json.dumps(card, indent=1))
-    print(json.dumps({"high_band_gain": gain, "calibration": table}, indent=1))
+    print(json.dumps({"low_high_gain": gain, "calibration": table}, indent=1))
 
 
 if __name__ == "__main__":

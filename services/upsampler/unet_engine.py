@@ -53,6 +53,7 @@ class UNetEngine:
         self.version = f"{card.get('version', 'unet')}-{digest}"
         # calibrated on validation files at export (services/upsampler/train.py --export-dir)
         self.high_band_gain = float(card.get("high_band_gain", 1.0))
+        self.low_band_gain = float(card.get("low_band_gain", 1.0))
         self._lock = threading.Lock()  # one Keras call at a time per process
 
     def upsample(self, audio: np.ndarray, sample_rate_hz: int, target_rate_hz: int) -> np.ndarray:
@@ -66,7 +67,11 @@ class UNetEngine:
             audio = soxr.resample(audio, sample_rate_hz, INPUT_RATE_HZ, quality="VHQ")
         with self._lock:
             out = upsample(
-                self.model, audio, target_rate_hz=target_rate_hz, high_band_gain=self.high_band_gain
+                self.model,
+                audio,
+                target_rate_hz=target_rate_hz,
+                high_band_gain=self.high_band_gain,
+                low_band_gain=self.low_band_gain,
             )
         return engines.fit_length(out.astype(np.float32), n_out)
 
