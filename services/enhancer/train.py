@@ -156,7 +156,12 @@ def main(argv: list[str] | None = None) -> None:
                 writer.add_scalar(key, value, step)
             sums, count = {}, 0
         if rank == 0 and validation and (step % args.validate_every == 0 or step == args.steps):
-            metrics = validate(enhancer, validation, config.sample_rate_hz, device)
+            examples: list[np.ndarray] = []
+            metrics = validate(enhancer, validation, config.sample_rate_hz, device, examples)
+            rate = config.sample_rate_hz
+            for tag, audio in (("enhanced", examples[0]), ("noisy", validation[0][0]),
+                               ("clean", validation[0][1])):
+                writer.add_audio(f"val/{tag}", torch.from_numpy(audio)[None], step, rate)
             score = metrics.get("val/pesq_wb", metrics["val/si_sdr_db"])
             for key, value in metrics.items():
                 writer.add_scalar(key, value, step)

@@ -29,14 +29,18 @@ def _pesq_wb(reference: np.ndarray, estimate: np.ndarray, sample_rate_hz: int) -
 
 @torch.inference_mode()
 def validate(enhancer: Enhancer, pairs: list[tuple[np.ndarray, np.ndarray]],
-             sample_rate_hz: int, device: torch.device) -> dict[str, float]:
-    """pairs: (degraded, clean) float32 [T]. Returns means for enhanced and for the input."""
+             sample_rate_hz: int, device: torch.device,
+             examples: list[np.ndarray] | None = None) -> dict[str, float]:
+    """pairs: (degraded, clean) float32 [T]. Returns means for enhanced and for the input;
+    appends the first clip's enhanced audio to `examples` when given (for TensorBoard)."""
     was_training = enhancer.training
     enhancer.eval()
     rows = []
     for noisy, clean in pairs:
         x = torch.from_numpy(noisy)[None, None].to(device)
         estimate = enhancer(x)[1][0, 0].float().cpu().numpy()
+        if examples is not None and not rows:
+            examples.append(estimate)
         rows.append((si_sdr_db(estimate, clean), si_sdr_db(noisy, clean),
                      _pesq_wb(clean, estimate, sample_rate_hz),
                      _pesq_wb(clean, noisy, sample_rate_hz)))
