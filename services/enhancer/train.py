@@ -76,9 +76,11 @@ def _save(path: Path, ctx: StepContext, enhancer: Enhancer, discriminators: Disc
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="small", help="paper | small | tiny | path.yaml")
-    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get(
+        "SPEAKUP_DATA_DIR", Path(__file__).resolve().parents[3] / "shared" / "data")))
     parser.add_argument("--run-dir", type=Path, required=True)
-    parser.add_argument("--steps", type=int, required=True, help="stop at this global step")
+    parser.add_argument("--steps", type=int, help="stop at this global step (default: the end "
+                        "of the config's last phase)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
@@ -104,6 +106,8 @@ def main(argv: list[str] | None = None) -> None:
     run_dir = args.run_dir
     last_path = run_dir / "last.pt"
     config = load_config(args.config)
+    if args.steps is None:
+        args.steps = sum(phase.steps for phase in config.train.phases)
     step, wall_s, best = 0, 0.0, -float("inf")
     ctx, enhancer, discriminators = build_context(config, device, distributed)
     if last_path.exists():
