@@ -19,7 +19,6 @@ from tests.servers import (
     start_s3_server,
 )
 
-pytest_plugins = ["tests.servers"]
 pytestmark = pytest.mark.integration
 
 

@@ -22,7 +22,6 @@ from shared.storage import (
 from shared.storage.s3 import LIFECYCLE_RULE_ID, S3Storage
 from tests.servers import S3_ACCESS_KEY, S3_REGION, S3_SECRET_KEY, free_port
 
-pytest_plugins = ["tests.servers"]
 pytestmark = pytest.mark.integration
 
 
