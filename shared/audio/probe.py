@@ -129,7 +129,10 @@ def read_header(container: Any, stream: Any, size_bytes: int) -> Header:
         codec=codec,
         stream_index=stream.index,
         audio_streams=sum(1 for s in container.streams if s.type == "audio"),
-        has_video=any(s.type == "video" for s in container.streams),
+        has_video=any(
+            s.type == "video" and not s.disposition & av.stream.Disposition.attached_pic
+            for s in container.streams
+        ),
         sample_rate_hz=sample_rate_hz,
         channels=channels,
         duration_s=duration_s,

@@ -3,12 +3,14 @@ file per rejection code (tests/hostile_corpus.py)."""
 
 from __future__ import annotations
 
+import io
 import time
 import tracemalloc
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 import soundfile as sf
@@ -245,3 +247,29 @@ def test_encode_audio_rejects_unknown_options(tmp_path: Path) -> None:
         encode_audio(tmp_path / "x.wav", np.zeros(10), 16000, "wav", 8)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         content_type_for("ogg")
+
+
+def test_mp3_with_cover_art_is_audio_only(tmp_path: Path) -> None:
+    """Podcast/music apps embed a cover picture as a "video" stream: it is not a video."""
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp3") as out:
+        audio = out.add_stream("libmp3lame", rate=44100)
+        audio.layout = "mono"
+        cover = out.add_stream("mjpeg")
+        cover.width, cover.height, cover.pix_fmt = 16, 16, "yuvj420p"
+        cover.disposition = av.stream.Disposition.attached_pic
+        picture = av.VideoFrame.from_ndarray(np.zeros((16, 16, 3), np.uint8), format="rgb24")
+        out.mux(cover.encode(picture.reformat(format="yuvj420p")))
+        out.mux(cover.encode(None))
+        frame = av.AudioFrame.from_ndarray(tone(TONE_HZ, 1.0, 44100).T.copy(), format="fltp",
+                                           layout="mono")  # fmt: skip
+        frame.sample_rate = 44100
+        resampler = av.AudioResampler(format=audio.codec_context.format, layout="mono",
+                                      rate=44100, frame_size=1152)  # fmt: skip
+        for chunk in resampler.resample(frame):
+            out.mux(audio.encode(chunk))
+        out.mux(audio.encode(None))
+    decoded, info = decode_array(write(tmp_path, "episode.mp3", buf.getvalue()))
+    assert not info.has_video and info.audio_streams == 1 and info.codec == "mp3float"
+    assert info.duration_s == pytest.approx(1.0, abs=0.06)
+    assert dominant_hz(decoded, 16000) == pytest.approx(TONE_HZ, abs=5)
