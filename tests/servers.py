@@ -11,14 +11,20 @@ presigned signatures, expiry and POST content-length-range (../shared/notes/s3-a
 It pins its own botocore, so it lives in its own virtualenv: ``.venv-s3`` at the repo root
 (``python3 -m venv .venv-s3 && .venv-s3/bin/pip install ministack``), or set SPEAKUP_MINISTACK
 to its executable. Credentials test/test, region us-east-1. Missing binaries skip the fixtures.
+
+Servers stop with their ``stop()``, at exit, and — on Linux — when the thread that started them
+dies (PR_SET_PDEATHSIG), so a SIGKILLed test run leaves none behind. Start them from a thread
+that lives as long as they should (the main thread, as fixtures do).
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -54,6 +60,16 @@ def _tail(path: Path, chars: int = 2000) -> str:
         return ""
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the test process dies, even by SIGKILL (where atexit
+    never runs), so no server outlives its test run. Linux only; elsewhere atexit must do."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _spawn(argv: list[str], log_path: Path, env: dict[str, str] | None = None) -> Stop:
     """Start a child process (own session, output to ``log_path``); return an idempotent stop."""
     log = open(log_path, "ab")  # noqa: SIM115 (closed by stop)
@@ -64,6 +80,7 @@ def _spawn(argv: list[str], log_path: Path, env: dict[str, str] | None = None) -
         stdin=subprocess.DEVNULL,
         env=env,
         start_new_session=True,
+        preexec_fn=_die_with_parent,
     )
 
     def stop() -> None:
