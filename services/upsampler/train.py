@@ -106,8 +106,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(max(args.threads, 2))
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(max(args.threads, 2))
+    except RuntimeError:  # TF already running in this process (tests): keep its settings
+        pass
     import keras
 
     from services.upsampler import data
