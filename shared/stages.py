@@ -28,9 +28,9 @@ def transient_errors() -> tuple[type[BaseException], ...]:
     """Errors worth a retry with backoff: storage or Redis briefly away."""
     import redis
 
-    from shared.storage.base import StorageError
+    from shared.storage.base import StorageUnavailable
 
-    return (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, StorageError,
+    return (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, StorageUnavailable,
             ConnectionError, TimeoutError)
 
 

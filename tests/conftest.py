@@ -1,4 +1,4 @@
-"""Fixtures every test may use. Servers (Redis, S3, workers) live in tests/integration_stack.py."""
+"""Fixtures every test may use. Real servers: tests/servers.py (Redis, S3) and tests/stackutil.py (the whole stack)."""
 
 from __future__ import annotations
 

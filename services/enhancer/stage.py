@@ -19,6 +19,7 @@ from shared.jobs.model import JobStatus
 from shared.logging import log_event
 from shared.runtime import WorkerContext, enhanced_key, input_key
 from shared.stages import StageFailed, claim, deadline_check, fail, progress_reporter
+from shared.storage.base import ObjectMissing
 
 log = logging.getLogger("speakup.enhancer")
 SAMPLE_RATE_HZ = engines.SAMPLE_RATE_HZ
@@ -38,7 +39,12 @@ def run_enhance(ctx: WorkerContext, job_id: str, enqueue_upsample: Enqueue,
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="speakup-enh-") as tmp:
         src, decoded, enhanced = Path(tmp, "input"), Path(tmp, "in16k.wav"), Path(tmp, "out.wav")
-        storage.download_file(input_key(job_id), src)
+        try:
+            storage.download_file(input_key(job_id), src)
+        except ObjectMissing:
+            fail(store, job_id, "upload_missing",
+                 "The uploaded file is no longer in storage. Please upload it again.")
+            return "failed"
         try:
             info = probe_and_decode_to_wav(src, decoded, target_rate_hz=SAMPLE_RATE_HZ,
                                            limits=decode_limits(settings))
