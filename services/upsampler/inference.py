@@ -113,15 +113,8 @@ def upsample(
     return fit_length(np.asarray(out_48k, dtype=np.float32), n_out)
 
 
-def scale_high_band(
-    interpolated: np.ndarray, output: np.ndarray, gain: float, low_gain: float = 1.0
-) -> np.ndarray:
-    """interpolated + low_gain · low(residual) + gain · high(residual), split at 8 kHz (soxr).
-
-    Invented high-band content has unpredictable phase: at full level it lowers waveform SNR
-    while improving the spectrum. The gain is calibrated on validation files (train.py) so
-    SNR stays at or above plain resampling.
-    """
+def split_residual(interpolated: np.ndarray, output: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The predicted residual split at 8 kHz by a soxr round trip through 16 kHz: (low, high)."""
     residual = output - interpolated
     low = soxr.resample(
         soxr.resample(residual, MODEL_RATE_HZ, INPUT_RATE_HZ, quality="VHQ"),
@@ -130,4 +123,17 @@ def scale_high_band(
         quality="VHQ",
     )
     low = fit_length(np.asarray(low, dtype=np.float32), len(residual))
-    return interpolated + np.float32(low_gain) * low + np.float32(gain) * (residual - low)
+    return low, residual - low
+
+
+def scale_high_band(
+    interpolated: np.ndarray, output: np.ndarray, gain: float, low_gain: float = 1.0
+) -> np.ndarray:
+    """interpolated + low_gain · low(residual) + gain · high(residual), split at 8 kHz.
+
+    Invented high-band content has unpredictable phase: at full level it lowers waveform SNR
+    while improving the spectrum. The gains are calibrated on validation files (train.py) so
+    SNR stays at or above plain resampling.
+    """
+    low, high = split_residual(interpolated, output)
+    return interpolated + np.float32(low_gain) * low + np.float32(gain) * high

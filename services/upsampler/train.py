@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 # (low-band gain, high-band gain) pairs tried on the residual
-GAINS = tuple((low, high) for low in (0.0, 1.0) for high in (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0))
+GAINS = tuple((low, high) for low in (0.0, 1.0) for high in (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0))
 
 
 def calibrate_band_gains(model, val_files: list[Path]) -> tuple[tuple[float, float], dict]:
@@ -234,7 +234,7 @@ def calibrate_band_gains(model, val_files: list[Path]) -> tuple[tuple[float, flo
     """
     from evaluation.metrics import log_spectral_distance, snr_db
     from services.upsampler import data
-    from services.upsampler.inference import scale_high_band, upsample_48k
+    from services.upsampler.inference import split_residual, upsample_48k
 
     scores: dict[str, dict[float, list[tuple[float, float]]]] = {}
     for path in val_files:
@@ -247,8 +247,9 @@ def calibrate_band_gains(model, val_files: list[Path]) -> tuple[tuple[float, flo
             per_gain.setdefault("resample", []).append(
                 (log_spectral_distance(target, base, 48000), snr_db(target, base))
             )
+            low, high = split_residual(base, out)
             for gain in GAINS:
-                est = scale_high_band(base, out, gain[1], low_gain=gain[0])
+                est = base + np.float32(gain[0]) * low + np.float32(gain[1]) * high
                 per_gain.setdefault(gain, []).append(
                     (log_spectral_distance(target, est, 48000), snr_db(target, est))
                 )
