@@ -4,9 +4,13 @@ report progress, keep to its time limit, and fail a job with a code a person can
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from shared.jobs.model import STAGE_SPAN, JobStatus
 from shared.jobs.store import JobStore
@@ -109,3 +113,33 @@ def deadline_check(store: JobStore, job_id: str, status: JobStatus,
             raise StageSkipped(f"job became {job.status if job else 'gone'}")
 
     return check
+
+
+def private_tmpdir(root: str | None = None) -> Path:
+    """Give this worker process its own temp root, and erase those of processes that are gone.
+
+    A stage killed by SIGKILL (the OOM killer, a lost node, a hard time limit) never runs its
+    `finally`, so the temporary directory holding the user's audio would stay on disk for good.
+    Each pool process therefore works under `<tmp>/speakup-proc-<pid>/`; when Celery starts a
+    replacement process it removes every such directory whose process no longer exists.
+    """
+    base = Path(root or tempfile.gettempdir())
+    for stale in base.glob("speakup-proc-*"):
+        pid = stale.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+            log_event(log, "worker.tmp_removed", pid=int(pid))
+    mine = base / f"speakup-proc-{os.getpid()}"
+    mine.mkdir(mode=0o700, exist_ok=True)
+    tempfile.tempdir = str(mine)
+    return mine
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: not ours to judge
+        return True
+    return True
