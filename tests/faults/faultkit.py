@@ -66,6 +66,7 @@ def wav_bytes(duration_s: float = 1.5, rate_hz: int = 16_000, seed: int = 0) -> 
 class Delivery:
     headers: dict[str, str]
     body: bytes
+    received_at: float  # unix time, for verifying the signature's age as the receiver would
 
 
 class WebhookReceiver:
@@ -82,7 +83,7 @@ class WebhookReceiver:
                 body = self.rfile.read(length)
                 with lock:
                     received.append(Delivery({k.lower(): v for k, v in self.headers.items()},
-                                             body))
+                                             body, time.time()))
                 self.send_response(204)
                 self.end_headers()
 
@@ -93,6 +94,14 @@ class WebhookReceiver:
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hook"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
+
+    def verified(self, secret: bytes, job_ids: set[str]) -> int:
+        """How many deliveries for `job_ids` carry a valid signature (checked at receipt time)."""
+        from shared.webhooks import verify
+
+        return sum(verify(secret, d.headers.get("x-speakup-timestamp", ""), d.body,
+                          d.headers.get("x-speakup-signature", ""), now=d.received_at)
+                   for d in list(self.deliveries) if json.loads(d.body)["job"]["id"] in job_ids)
 
     def per_job(self) -> Counter[str]:
         """How many deliveries each job id received."""

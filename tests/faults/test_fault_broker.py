@@ -1,0 +1,191 @@
+"""The broker misbehaves: a task delivered twice (visibility timeout shorter than the task, or a
+plain duplicate message) never moves a job backwards nor doubles its output or webhook; Redis
+restarted mid-run (AOF on) loses no job, and the sweeper re-enqueues the one whose running task
+the restart cut off."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+
+import httpx
+import pytest
+
+from shared.celery_app import create_celery
+from shared.jobs.model import JobStatus
+from shared.settings import Settings
+from shared.tasks import QUEUE_ENHANCE, QUEUE_UPSAMPLE, TASK_ENHANCE, TASK_UPSAMPLE
+from tests.faults.faultkit import (
+    WebhookReceiver,
+    create_job,
+    output_keys,
+    record,
+    start_fault_stack,
+    states,
+    wait_until,
+    wav_bytes,
+)
+from tests.servers import s3_server  # noqa: F401 - fixture
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
+
+ORDER = ["queued", "enhancing", "upsampling", "succeeded"]
+VISIBILITY_TIMEOUT_S = 10  # the smallest the settings allow
+STAGE_DELAY_S = 5.0  # per storage request: the enhance stage (3 requests) outlives the timeout
+
+
+@pytest.fixture(scope="module")
+def receiver():
+    hooks = WebhookReceiver()
+    yield hooks
+    hooks.close()
+
+
+def _celery(env: dict[str, str]):  # type: ignore[no-untyped-def]
+    return create_celery(Settings(redis_url=env["SPEAKUP_REDIS_URL"],
+                                  broker_visibility_timeout_s=VISIBILITY_TIMEOUT_S))
+
+
+def _watch(store, job_id: str, until_s: float) -> list[tuple[str, float]]:  # type: ignore[no-untyped-def]
+    """(status, progress) as a client polling fast would see them, until finished."""
+    seen: list[tuple[str, float]] = []
+    deadline = time.monotonic() + until_s
+    while time.monotonic() < deadline:
+        job = store.get(job_id)
+        if not seen or seen[-1] != (job.status.value, job.progress):
+            seen.append((job.status.value, job.progress))
+        if job.finished:
+            return seen
+        time.sleep(0.05)
+    raise TimeoutError(f"job {job_id} still {seen[-1]}")
+
+
+def _forward_only(seen: list[tuple[str, float]]) -> bool:
+    ranks = [ORDER.index(status) for status, _ in seen]
+    progress = [p for _, p in seen]
+    return ranks == sorted(ranks) and progress == sorted(progress)
+
+
+def test_visibility_timeout_redelivery_runs_twice_but_never_backwards(tmp_path, s3_server,  # noqa: F811
+                                                                      receiver):
+    fs = start_fault_stack(tmp_path, s3_server, workers={"enhancer-d1": "enhancer",
+                                                         "enhancer-d2": "enhancer"},
+                           proxy_delay_s=STAGE_DELAY_S,
+                           extra_env={"SPEAKUP_BROKER_VISIBILITY_TIMEOUT_S":
+                                      str(VISIBILITY_TIMEOUT_S)})
+    try:
+        fs.add_worker("upsampler", "upsampler-d", slow_storage=False)
+        client = httpx.Client(base_url=fs.api_url, timeout=30)
+        store, storage = fs.running.store(), fs.running.storage()
+        job = create_job(client, wav_bytes(1.0), {"webhook_url": receiver.url})
+        wait_until(lambda: store.get(job["id"]).status == JobStatus.ENHANCING, 60, "enhancing")
+        started = time.monotonic()
+        # Once the message is older than the visibility timeout, any consumer's periodic scan
+        # puts it back on the queue although its first delivery is still running; do that scan
+        # now (kombu runs it on each consumer every ~100 s) so the test need not wait for it.
+        time.sleep(VISIBILITY_TIMEOUT_S + 1)
+        with _celery(fs.running.env).connection() as connection:
+            connection.default_channel.qos.restore_visible(num=100, interval=1)
+        wait_until(lambda: store.get(job["id"]).attempts.get("enhance") == 2, 30,
+                   "second delivery running")
+        assert store.get(job["id"]).status == JobStatus.ENHANCING  # both run at once
+        seen = _watch(store, job["id"], 180)
+        final = store.get(job["id"])
+        wait_until(lambda: receiver.per_job()[job["id"]] >= 1, 30, "webhook")
+        time.sleep(2 * STAGE_DELAY_S)  # the second run finishes and finds the job moved on
+        again = store.get(job["id"])
+        record("duplicate_visibility_timeout", {
+            "visibility_timeout_s": VISIBILITY_TIMEOUT_S, "deliveries": final.attempts,
+            "final": final.status.value, "states": states(final),
+            "observed_forward_only": _forward_only(seen),
+            "outputs": len(output_keys(storage, job["id"])),
+            "webhooks": receiver.per_job()[job["id"]], "seconds": round(time.monotonic()
+                                                                       - started, 1)})
+        assert final.status == JobStatus.SUCCEEDED, final.error
+        assert states(final) == ORDER
+        assert _forward_only(seen), seen
+        assert again.status == JobStatus.SUCCEEDED and again.timeline == final.timeline
+        assert len(output_keys(storage, job["id"])) == 1
+        assert receiver.per_job()[job["id"]] == 1
+    finally:
+        fs.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, s3_server):  # noqa: F811 - fixture
+    fs = start_fault_stack(tmp_path_factory.mktemp("broker"), s3_server,
+                           workers={"enhancer-b": "enhancer", "upsampler-b": "upsampler"},
+                           proxy_delay_s=0.3,
+                           extra_env={"SPEAKUP_STUCK_JOB_TIMEOUT_S": "6",
+                                      "SPEAKUP_CLEANUP_INTERVAL_S": "1"})
+    yield fs
+    fs.stop()
+
+
+def test_duplicate_messages_after_success_are_no_ops(stack, receiver):
+    client = httpx.Client(base_url=stack.api_url, timeout=30)
+    store = stack.running.store()
+    job = create_job(client, wav_bytes(1.0), {"webhook_url": receiver.url})
+    done = wait_until(lambda: (j := store.get(job["id"])).finished and j, 60, "done")
+    assert done.status == JobStatus.SUCCEEDED
+    wait_until(lambda: receiver.per_job()[job["id"]] == 1, 30, "webhook")
+    app = create_celery(Settings(redis_url=stack.running.env["SPEAKUP_REDIS_URL"]))
+    for _ in range(3):
+        app.send_task(TASK_ENHANCE, kwargs={"job_id": job["id"]}, queue=QUEUE_ENHANCE)
+        app.send_task(TASK_UPSAMPLE, kwargs={"job_id": job["id"]}, queue=QUEUE_UPSAMPLE)
+    needle = f'"job_id": "{job["id"]}"'
+
+    def skipped() -> int:
+        return sum(line.count("stage.skipped") for line in stack.running.logs().splitlines()
+                   if needle in line)
+
+    wait_until(lambda: skipped() >= 6, 60, "duplicates skipped")
+    time.sleep(1.0)
+    after = store.get(job["id"])
+    record("duplicate_after_success", {"duplicates_sent": 6, "skipped": skipped(),
+                                       "attempts": after.attempts,
+                                       "webhooks": receiver.per_job()[job["id"]]})
+    assert after.model_dump() == done.model_dump()  # not one field changed
+    assert receiver.per_job()[job["id"]] == 1
+
+
+def test_redis_restart_mid_run_loses_no_job(stack):
+    client = httpx.Client(base_url=stack.api_url, timeout=30)
+    store = stack.running.store()
+    url = stack.running.env["SPEAKUP_REDIS_URL"]
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    jobs = [create_job(client, wav_bytes(1.0, seed=i)) for i in range(8)]
+    wait_until(lambda: any(store.get(j["id"]).status == JobStatus.ENHANCING for j in jobs), 60,
+               "one job running")
+    running_before = [j["id"] for j in jobs if store.get(j["id"]).status == JobStatus.ENHANCING]
+    down_at = time.monotonic()
+    stack.running.stack.stop("redis", signal.SIGTERM)  # graceful: AOF fsynced on shutdown
+    api_errors, polls = 0, 0
+    for _ in range(10):  # clients keep polling through the outage
+        polls += 1
+        try:
+            answer = client.get(f"/v1/jobs/{jobs[0]['id']}",
+                                headers={"Authorization": f"Bearer {jobs[0]['token']}"})
+            api_errors += answer.status_code >= 500
+        except httpx.HTTPError:
+            api_errors += 1
+        time.sleep(0.2)
+    stack.running.stack.start_redis(stack.workdir / "redis", port=port, appendonly=True)
+    outage_s = time.monotonic() - down_at
+    finals = [wait_until(lambda j=j: (job := store.get(j["id"])) is not None and job.finished
+                         and job, 180, f"job {j['id']} after restart") for j in jobs]
+    recovered_s = time.monotonic() - down_at
+    requeued = stack.running.logs().count('"job.requeued"')
+    first_poll_after = client.get(f"/v1/jobs/{jobs[0]['id']}",
+                                  headers={"Authorization": f"Bearer {jobs[0]['token']}"})
+    record("redis_restart", {
+        "jobs": len(jobs), "succeeded": sum(f.status == JobStatus.SUCCEEDED for f in finals),
+        "lost": sum(f is None for f in finals), "running_at_restart": len(running_before),
+        "outage_s": round(outage_s, 1), "all_done_after_s": round(recovered_s, 1),
+        "sweeper_requeues": requeued, "api_errors_during_outage": f"{api_errors}/{polls}",
+        "attempts": sorted({json.dumps(f.attempts, sort_keys=True) for f in finals})})
+    assert first_poll_after.status_code == 200
+    for final in finals:
+        assert final.status == JobStatus.SUCCEEDED, (final.id, final.error, final.attempts)
+        assert states(final) == ORDER
