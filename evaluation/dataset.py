@@ -28,7 +28,7 @@ from evaluation.metrics import snr_db
 from evaluation.sources import eval_clean_files, eval_noise_files, eval_rir_files, gender_of
 from evaluation.split import speaker_of
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # bump on any change to how items are made: it keys the cache
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,8 @@ def load_measured(path: Path, sample_rate_hz: int) -> RoomResponse:
 
 def simulate(rt60_s: float, seed: int, sample_rate_hz: int) -> RoomResponse:
     """A shoebox room (pyroomacoustics image source model) designed for `rt60_s` with Sabine's
-    formula; room size and positions drawn from `seed`, source 1-3 m from the microphone."""
+    formula; room size and positions drawn from `seed`, the talker 0.5-2 m from the microphone
+    (a phone or laptop on a table, not a lectern microphone)."""
     import pyroomacoustics as pra
 
     rng = np.random.default_rng([seed, int(round(rt60_s * 1000))])
@@ -88,7 +89,7 @@ def simulate(rt60_s: float, seed: int, sample_rate_hz: int) -> RoomResponse:
     margin_m = 0.6
     mic_m = np.array([rng.uniform(margin_m, d - margin_m) for d in room_dim_m[:2]] + [1.2])
     for _ in range(100):
-        distance_m = rng.uniform(1.0, 3.0)
+        distance_m = rng.uniform(0.5, 2.0)
         angle = rng.uniform(0, 2 * np.pi)
         source_m = mic_m + np.array([distance_m * np.cos(angle), distance_m * np.sin(angle), 0.4])
         if np.all(source_m[:2] > margin_m) and np.all(source_m[:2] < room_dim_m[:2] - margin_m):
