@@ -275,6 +275,10 @@ function wire() {
   $("another").addEventListener("click", restart);
   if (canRecord()) $("record").addEventListener("click", toggleRecording);
   else $("record").hidden = true;
+  // Leaving mid-upload loses the job (the server erases it on its TTL): ask first.
+  window.addEventListener("beforeunload", (e) => {
+    if (["uploading", "processing"].includes(document.body.dataset.phase)) e.preventDefault();
+  });
   setPhase("idle");
 }
 

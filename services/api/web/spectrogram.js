@@ -154,10 +154,10 @@ export function draw(canvas, frames, rateHz) {
     }
   }
   const style = getComputedStyle(canvas);
-  ctx.fillStyle = style.getPropertyValue("--axis-bg") || "#111";
+  ctx.fillStyle = style.getPropertyValue("--axis-bg").trim() || "#111";
   ctx.fillRect(0, 0, axisPx, height);
   ctx.putImageData(image, axisPx, 0);
-  ctx.fillStyle = style.getPropertyValue("--axis-fg") || "#ccc";
+  ctx.fillStyle = style.getPropertyValue("--axis-fg").trim() || "#ccc";
   ctx.font = Math.round(11 * scale) + "px system-ui, sans-serif";
   ctx.textAlign = "right";
   for (let khz = 0; khz <= nyquistHz / 1000; khz += 4) {
