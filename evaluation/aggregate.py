@@ -36,7 +36,7 @@ def mean_ci(values: Iterable[float]) -> dict[str, float]:
     }
 
 
-def _stats(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
+def stats_of(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
     out = {}
     for metric in ALL_METRICS:
         values = [r["metrics"][metric] for r in rows if metric in r["metrics"]]
@@ -66,10 +66,10 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for engine in engines_in(rows):
         mine = [r for r in rows if r["engine"] == engine]
-        stats = _stats(mine)
+        stats = stats_of(mine)
         per_set = {}
         for set_name in dict.fromkeys(r["set"] for r in mine):
-            set_stats = _stats([r for r in mine if r["set"] == set_name])
+            set_stats = stats_of([r for r in mine if r["set"] == set_name])
             per_set[set_name] = {k: v["mean"] for k, v in set_stats.items()}
             per_set[set_name]["n_items"] = sum(r["set"] == set_name for r in mine)
         summary[engine] = {
@@ -98,7 +98,9 @@ def by_condition(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
                     continue
                 groups = out.setdefault(engine, {}).setdefault(set_name, {}).setdefault(key, {})
                 for value in values:
-                    groups[value] = _stats([r for r in in_set if r["conditions"].get(key) == value])
+                    groups[value] = stats_of(
+                        [r for r in in_set if r["conditions"].get(key) == value]
+                    )
     return out
 
 

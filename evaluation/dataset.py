@@ -17,6 +17,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -83,98 +84,125 @@ def _pick_segment(clean: np.ndarray, length: int, rng: np.random.Generator) -> i
     return best_start
 
 
-def generate(config: EvalSetConfig, data_dir: Path, out_dir: Path) -> Path:
-    """Write the set to out_dir/{noisy,clean}/<id>.wav and out_dir/manifest.json; returns the
-    manifest path."""
+@dataclass(frozen=True)
+class _Materials:
+    """Everything items are drawn from, loaded once per generation."""
+
+    clean_files: list[Path]
+    clean_order: np.ndarray
+    noises: dict[Path, np.ndarray]
+    noise_held_out: bool
+    measured: list[rooms.RoomResponse]
+    simulated: list[rooms.RoomResponse]
+
+
+def _materials(config: EvalSetConfig, data_dir: Path) -> _Materials:
     clean_files = [
         p for p in eval_clean_files(data_dir) if sf.info(str(p)).duration >= config.min_clean_s
     ]
     noise_files, noise_held_out = eval_noise_files(data_dir)
     if not clean_files or not noise_files:
         raise FileNotFoundError(f"{data_dir}: need clean/ speech of eval speakers and noise/ files")
-    order = np.random.default_rng([config.seed, 1]).permutation(len(clean_files))
-    measured = [rooms.load_measured(p, EVAL_RATE_HZ) for p in eval_rir_files(data_dir)]
-    simulated = [
-        rooms.simulate(rt60, config.seed + k, EVAL_RATE_HZ)
-        for rt60 in config.rt60s_s
-        for k in range(config.rooms_per_rt60)
-    ]
-    noises = {p: load_mono_16k(p) for p in noise_files}
+    return _Materials(
+        clean_files=clean_files,
+        clean_order=np.random.default_rng([config.seed, 1]).permutation(len(clean_files)),
+        noises={p: load_mono_16k(p) for p in noise_files},
+        noise_held_out=noise_held_out,
+        measured=[rooms.load_measured(p, EVAL_RATE_HZ) for p in eval_rir_files(data_dir)],
+        simulated=[
+            rooms.simulate(rt60, config.seed + k, EVAL_RATE_HZ)
+            for rt60 in config.rt60s_s
+            for k in range(config.rooms_per_rt60)
+        ],
+    )
+
+
+def _make_item(
+    i: int, config: EvalSetConfig, m: _Materials, data_dir: Path
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Item i: (noisy, clean, manifest entry). Draws only from rng([seed, 1000 + i])."""
+    rng = np.random.default_rng([config.seed, 1000 + i])
+    target_snr_db, reverb_kind, device = _design(i, config)
+    clean_path = m.clean_files[int(m.clean_order[i % len(m.clean_order)])]
+    source = load_mono_16k(clean_path)
+    length = int(rng.uniform(*config.segment_s) * EVAL_RATE_HZ)
+    start = _pick_segment(source, length, rng)
+    clean = source[start : start + length].astype(np.float64)
+    clean *= 10 ** (rng.uniform(*config.speech_level_dbfs) / 20) / degrade.rms(clean)
+
+    room = None
+    if reverb_kind == "measured" and m.measured:
+        room = m.measured[int(rng.integers(len(m.measured)))]
+    elif reverb_kind != "none":
+        room = m.simulated[int(rng.integers(len(m.simulated)))]
+    speech = rooms.reverberate(clean, room) if room else clean.astype(np.float32)
+    noise_paths = list(m.noises)
+    noise_path = noise_paths[int(rng.integers(len(noise_paths)))]
+    noise = degrade.noise_segment(m.noises[noise_path], len(clean), rng)
+    noisy = degrade.mix_at_snr(speech, noise, target_snr_db)
+    device_params = degrade.device_response(rng, EVAL_RATE_HZ) if device else None
+    if device_params:
+        noisy = degrade.apply_device(noisy, device_params, EVAL_RATE_HZ)
+    peak = float(np.max(np.abs(noisy)))
+    scale = min(1.0, 0.89 / peak) if peak > 0 else 1.0  # keep 1 dB of headroom, same gain
+    noisy, clean = (noisy * scale).astype(np.float32), (clean * scale).astype(np.float32)
+
+    item_id = f"gen{i:04d}"
+    rel_clean = f"clean/{clean_path.name}"
+    entry = {
+        "id": item_id,
+        "noisy": f"noisy/{item_id}.wav",
+        "clean": f"clean/{item_id}.wav",
+        "duration_s": round(len(clean) / EVAL_RATE_HZ, 3),
+        "conditions": {
+            "snr": snr_bucket(target_snr_db),
+            "reverb": "none" if room is None else rt60_bucket(room.rt60_s),
+            "device": "yes" if device_params else "no",
+            "gender": gender_of(data_dir, rel_clean),
+            "voice_f0": voice_f0_bucket(clean),
+            "kind": "generated",
+        },
+        "provenance": {
+            "speaker": speaker_of(clean_path),
+            "clean_file": rel_clean,
+            "clean_offset_s": round(start / EVAL_RATE_HZ, 4),
+            "noise_file": f"noise/{noise_path.name}",
+            "noise_held_out": m.noise_held_out,
+            "target_snr_db": target_snr_db,
+            # against the dry reference, so reverberation counts as distortion here
+            "input_snr_db": round(snr_db(clean, noisy), 2),
+            "rir": room.rir_id if room else None,
+            "rt60_s": round(room.rt60_s, 3) if room else None,
+            "target_rt60_s": room.target_rt60_s if room else None,
+            "device": device_params,
+        },
+        "sha1": {"noisy": _sha1(noisy), "clean": _sha1(clean)},
+    }
+    return noisy, clean, entry
+
+
+def generate(config: EvalSetConfig, data_dir: Path, out_dir: Path) -> Path:
+    """Write the set to out_dir/{noisy,clean}/<id>.wav and out_dir/manifest.json; returns the
+    manifest path."""
+    materials = _materials(config, data_dir)
     (out_dir / "noisy").mkdir(parents=True, exist_ok=True)
     (out_dir / "clean").mkdir(parents=True, exist_ok=True)
     entries = []
     for i in range(config.n_items):
-        rng = np.random.default_rng([config.seed, 1000 + i])
-        target_snr_db, reverb_kind, device = _design(i, config)
-        clean_path = clean_files[int(order[i % len(order)])]
-        source = load_mono_16k(clean_path)
-        length = int(rng.uniform(*config.segment_s) * EVAL_RATE_HZ)
-        start = _pick_segment(source, length, rng)
-        clean = source[start : start + length].astype(np.float64)
-        clean *= 10 ** (rng.uniform(*config.speech_level_dbfs) / 20) / degrade.rms(clean)
-
-        room = None
-        if reverb_kind == "measured" and measured:
-            room = measured[int(rng.integers(len(measured)))]
-        elif reverb_kind != "none":
-            room = simulated[int(rng.integers(len(simulated)))]
-        speech = rooms.reverberate(clean, room) if room else clean.astype(np.float32)
-        noise_path = noise_files[int(rng.integers(len(noise_files)))]
-        noise = degrade.noise_segment(noises[noise_path], len(clean), rng)
-        noisy = degrade.mix_at_snr(speech, noise, target_snr_db)
-        device_params = degrade.device_response(rng, EVAL_RATE_HZ) if device else None
-        if device_params:
-            noisy = degrade.apply_device(noisy, device_params, EVAL_RATE_HZ)
-        peak = float(np.max(np.abs(noisy)))
-        scale = min(1.0, 0.89 / peak) if peak > 0 else 1.0  # keep 1 dB of headroom, same gain
-        noisy, clean = (noisy * scale).astype(np.float32), (clean * scale).astype(np.float32)
-
-        item_id = f"gen{i:04d}"
+        noisy, clean, entry = _make_item(i, config, materials, data_dir)
         for kind, audio in (("noisy", noisy), ("clean", clean)):
-            sf.write(out_dir / kind / f"{item_id}.wav", audio, EVAL_RATE_HZ, subtype="FLOAT")
-        rel_clean = f"clean/{clean_path.name}"
-        entries.append(
-            {
-                "id": item_id,
-                "noisy": f"noisy/{item_id}.wav",
-                "clean": f"clean/{item_id}.wav",
-                "duration_s": round(len(clean) / EVAL_RATE_HZ, 3),
-                "conditions": {
-                    "snr": snr_bucket(target_snr_db),
-                    "reverb": "none" if room is None else rt60_bucket(room.rt60_s),
-                    "device": "yes" if device_params else "no",
-                    "gender": gender_of(data_dir, rel_clean),
-                    "voice_f0": voice_f0_bucket(clean),
-                    "kind": "generated",
-                },
-                "provenance": {
-                    "speaker": speaker_of(clean_path),
-                    "clean_file": rel_clean,
-                    "clean_offset_s": round(start / EVAL_RATE_HZ, 4),
-                    "noise_file": f"noise/{noise_path.name}",
-                    "noise_held_out": noise_held_out,
-                    "target_snr_db": target_snr_db,
-                    # vs the dry reference: reverberation counts as distortion here
-                    # vs the dry reference: reverberation counts as distortion here
-                    "input_snr_db": round(snr_db(clean, noisy), 2),
-                    "rir": room.rir_id if room else None,
-                    "rt60_s": round(room.rt60_s, 3) if room else None,
-                    "target_rt60_s": room.target_rt60_s if room else None,
-                    "device": device_params,
-                },
-                "sha1": {"noisy": _sha1(noisy), "clean": _sha1(clean)},
-            }
-        )
+            sf.write(out_dir / entry[kind], audio, EVAL_RATE_HZ, subtype="FLOAT")
+        entries.append(entry)
     manifest = {
         "version": MANIFEST_VERSION,
         "config": dataclasses.asdict(config),
         "data_dir": str(data_dir),
         "sample_rate_hz": EVAL_RATE_HZ,
-        "noise_files": [f"noise/{p.name}" for p in noise_files],
-        "noise_held_out": noise_held_out,
+        "noise_files": [f"noise/{p.name}" for p in materials.noises],
+        "noise_held_out": materials.noise_held_out,
         "rooms": [
             {"id": r.rir_id, "rt60_s": round(r.rt60_s, 3), "target_rt60_s": r.target_rt60_s}
-            for r in measured + simulated
+            for r in materials.measured + materials.simulated
         ],
         "items": entries,
     }

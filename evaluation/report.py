@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from evaluation.aggregate import by_condition, engines_in, summarise
+from evaluation.aggregate import by_condition, engines_in, stats_of, summarise
 from evaluation.items import CONDITION_KEYS
 
 COLUMNS = (  # metric key, header, decimals
@@ -81,9 +81,7 @@ def _table(header: list[str], lines: list[list[str]]) -> str:
 
 
 def _set_stats(rows: list[dict[str, Any]], engine: str, set_name: str | None) -> dict[str, Any]:
-    from evaluation.aggregate import _stats
-
-    return _stats(
+    return stats_of(
         [r for r in rows if r["engine"] == engine and (set_name is None or r["set"] == set_name)]
     )
 

@@ -48,6 +48,12 @@ def build_engines(checkpoint: str | None) -> dict[str, Callable[[np.ndarray], np
         chosen["unet"] = engines.get("unet")
     for name, engine in chosen.items():
         table[name] = lambda audio, e=engine: e.upsample(audio, data.LOW_RATE_HZ, RATE_HZ)
+    unet = chosen.get("unet")
+    if unet is not None and (unet.high_band_gain, unet.low_band_gain) != (1.0, 1.0):
+        from services.upsampler.inference import upsample
+
+        # the network's raw output too, to show what the calibrated gains trade away
+        table["unet_raw"] = lambda audio, m=unet.model: upsample(m, audio, RATE_HZ)
     table["cubic"] = cubic_spline
     return table
 
