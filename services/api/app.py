@@ -16,7 +16,6 @@ from typing import Any
 
 import redis
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
@@ -25,9 +24,9 @@ from starlette.types import Receive, Scope, Send
 from services.api.creation import Backends
 from services.api.errors import error_response, install_error_handlers
 from services.api.metrics import Metrics, MetricsMiddleware
+from services.api.openapi import build_openapi
 from services.api.ratelimit import FixedWindowLimiter
 from services.api.routers import health, jobs
-from services.api.schemas import CreateJobRequest, MultipartCreateRequest
 from shared.jobs.store import JobStore
 from shared.logging import configure_logging, log_event
 from shared.runtime import make_celery, make_storage
@@ -100,35 +99,6 @@ async def _storage_dispatch(scope: Scope, receive: Receive, send: Send) -> None:
     await inner(scope, receive, send)
 
 
-def _custom_openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's schema plus the two request bodies the create route parses by hand."""
-    if app.openapi_schema:
-        return app.openapi_schema
-    schema = get_openapi(title=app.title, version=app.version, description=app.description,
-                         routes=app.routes)
-    components = schema.setdefault("components", {}).setdefault("schemas", {})
-    for model in (CreateJobRequest, MultipartCreateRequest):
-        model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-        for name, definition in model_schema.pop("$defs", {}).items():
-            components.setdefault(name, definition)
-        components[model.__name__] = model_schema
-    _declare_error_bodies(schema)
-    app.openapi_schema = schema
-    return schema
-
-
-def _declare_error_bodies(schema: dict[str, Any]) -> None:
-    """Validation errors answer ErrorBody (see errors.py), not FastAPI's default shape."""
-    error_ref = {"$ref": "#/components/schemas/ErrorBody"}
-    for operations in schema.get("paths", {}).values():
-        for operation in operations.values():
-            answer = operation.get("responses", {}).get("422")
-            if answer is not None:
-                answer["content"] = {"application/json": {"schema": dict(error_ref)}}
-    for name in ("HTTPValidationError", "ValidationError"):
-        schema["components"]["schemas"].pop(name, None)
-
-
 def _page_headers(settings: Settings) -> dict[str, str]:
     storage_origin = ""
     if settings.storage_backend == "s3":
@@ -159,7 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def index() -> Response:
         return FileResponse(WEB_DIR / "index.html", headers=page_headers)
 
-    app.openapi = lambda: _custom_openapi(app)  # type: ignore[method-assign]
+    app.openapi = lambda: build_openapi(app, settings)  # type: ignore[method-assign]
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app
 

@@ -58,16 +58,17 @@ async def read_limited_body(request: Request, limit_bytes: int = MAX_JSON_BYTES)
 
 def parse_create_request(body: bytes) -> CreateJobRequest:
     try:
-        return CreateJobRequest.model_validate_json(body)
+        # strict: `"strength": false` is not a number (the schema clients see says so)
+        return CreateJobRequest.model_validate_json(body, strict=True)
     except ValidationError as exc:
         raise _invalid(exc) from None
 
 
 def parse_options(text: str | None) -> JobOptions:
-    if not text or not text.strip():
+    if not text or text.strip() in ("", "null"):
         return JobOptions.model_validate({})
     try:
-        return JobOptions.model_validate_json(text)
+        return JobOptions.model_validate_json(text, strict=True)
     except ValidationError as exc:
         raise _invalid(exc, prefix="options") from None
 
@@ -143,7 +144,8 @@ def replay(b: Backends, scope: str, key: str, options: JobOptions | None,
         raise ApiError(409, "idempotency_conflict",
                        "this Idempotency-Key belongs to a job that no longer exists; use a new key")
     if options is not None and job.options != options:
-        raise ApiError(422, "idempotency_key_reused",
+        # 409, not the IETF draft's 422: the request is valid, the key is taken (a conflict)
+        raise ApiError(409, "idempotency_key_reused",
                        "this Idempotency-Key was used with different options; use a new key")
     upload = None
     if job.status == JobStatus.AWAITING_UPLOAD and content_type and size_bytes:
@@ -210,7 +212,7 @@ def create_uploaded_job(
     b.storage.put_file(input_key(job_id), path, content_type)
     job, token = _new_job(b, key, options, JobStatus.QUEUED, b.settings.job_ttl_s, job_id)
     if key and _lost_race(b, scope, key, job):
-        found = replay(b, scope, key, None)
+        found = replay(b, scope, key, options)
         assert found is not None
         return found, True
     enqueue_enhance(b, job.id)

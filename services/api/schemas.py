@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from shared.jobs.model import JobError, JobOptions, JobStatus
 
@@ -18,6 +18,13 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
+def _integral_float_to_int(value: Any) -> Any:
+    # JSON Schema's "integer" admits 8258.0; strict parsing (creation.py) would refuse it.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 class CreateJobRequest(BaseModel):
     """JSON create: the api answers with a presigned POST the client uploads the file to."""
 
@@ -26,15 +33,20 @@ class CreateJobRequest(BaseModel):
     filename: str | None = Field(None, max_length=255,
                                  description="informational only; never used in storage keys")
     content_type: str = Field(min_length=1, max_length=255, examples=["audio/mp4"])
-    size_bytes: int = Field(ge=1, description="exact size of the file to upload")
+    size_bytes: Annotated[int, BeforeValidator(_integral_float_to_int)] = Field(
+        ge=1, description="exact size of the file to upload")
     options: JobOptions = Field(default_factory=lambda: JobOptions.model_validate({}))
 
 
 class MultipartCreateRequest(BaseModel):
     """Multipart one-shot create (documentation only: the body is parsed as a stream)."""
 
-    file: bytes = Field(json_schema_extra={"format": "binary"})
-    options: str | None = Field(None, description="JobOptions as a JSON string")
+    model_config = ConfigDict(extra="forbid")  # uploads.py refuses other parts
+
+    file: bytes = Field(min_length=1, json_schema_extra={"format": "binary"})
+    options: JobOptions = Field(
+        default_factory=lambda: JobOptions.model_validate({}),
+        description="JobOptions as JSON text (OpenAPI's default encoding of an object part)")
 
 
 class UploadTarget(BaseModel):

@@ -16,9 +16,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 
+# Printable ASCII without spaces; documented in the OpenAPI schema with this same pattern.
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{16,255}$"
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{16,255}")
+
+
+def valid_idempotency_key(value: str) -> str | None:
+    """The key without surrounding whitespace (not part of an HTTP field value), or None."""
+    key = value.strip(" \t\r\n")
+    return key if _IDEMPOTENCY_KEY.fullmatch(key) else None
 
 
 def new_job_id() -> str:

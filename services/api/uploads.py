@@ -79,6 +79,9 @@ class _Collector:
         self._part.name = params.get(b"name", b"").decode("latin-1")
         ctype, _ = parse_options_header(headers.get(b"content-type", b""))
         self._part.content_type = ctype.decode("latin-1").lower()
+        if self._part.name not in ("file", "options"):
+            raise ApiError(422, "invalid_request",
+                           f"unexpected part {self._part.name[:40]!r}: send `file` and `options`")
         if self._part.name == "file":
             if self.result.path is not None:
                 raise ApiError(422, "invalid_request", "send exactly one `file` part")
@@ -105,7 +108,6 @@ class _Collector:
             if len(self._options) + size > MAX_OPTIONS_BYTES:
                 raise ApiError(413, "too_large", "the options part exceeds 64 KiB")
             self._options += data[start:end]
-        # other parts are ignored (their bytes still count against the body cap)
 
     def on_part_end(self) -> None:
         if self._part.name == "file" and self._file is not None:

@@ -95,6 +95,7 @@ def test_multipart_file_of_disallowed_type_is_415(client: TestClient) -> None:
 
 @pytest.mark.parametrize("files,code", [
     ({"other": ("a.wav", b"xx", "audio/wav")}, "invalid_request"),
+    ({"options": (None, "{}")}, "invalid_request"),
     ({"file": ("a.wav", b"", "audio/wav")}, "empty_file"),
 ])
 def test_multipart_without_a_usable_file_is_422(client: TestClient, files: Any,

@@ -97,7 +97,7 @@ def test_idempotency_key_with_other_options_or_too_short_is_refused(client: Test
     assert create_json(client, 10, headers={"Idempotency-Key": key}).status_code == 201
     reused = create_json(client, 10, options={"preset": "video"},
                          headers={"Idempotency-Key": key})
-    assert reused.status_code == 422
+    assert reused.status_code == 409
     assert reused.json()["error"]["code"] == "idempotency_key_reused"
     short = create_json(client, 10, headers={"Idempotency-Key": "abc"})
     assert short.status_code == 422 and short.json()["error"]["code"] == "invalid_request"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from services.api import lifecycle
@@ -24,7 +24,7 @@ from services.api.creation import (
 from services.api.deps import AuthedJob, BackendsDep, client_id, run_io
 from services.api.errors import ApiError
 from services.api.schemas import CreatedJob, DownloadLink, ErrorBody, JobView, SubmittedJob
-from services.api.tokens import IDEMPOTENCY_KEY_PATTERN
+from services.api.tokens import IDEMPOTENCY_KEY_PATTERN, valid_idempotency_key
 from services.api.uploads import parse_multipart
 from services.api.views import job_view, retry_after_s
 
@@ -36,10 +36,21 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 _RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
-_CREATE_BODY = {"requestBody": {"required": True, "content": {
-    "application/json": {"schema": {"$ref": "#/components/schemas/CreateJobRequest"}},
-    "multipart/form-data": {"schema": {"$ref": "#/components/schemas/MultipartCreateRequest"}},
-}}}
+
+# The create route reads its body and its Idempotency-Key header itself (one path operation,
+# two content types), so both are documented here.
+_CREATE_OPENAPI = {
+    "requestBody": {"required": True, "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/CreateJobRequest"}},
+        "multipart/form-data": {"schema": {"$ref": "#/components/schemas/MultipartCreateRequest"}},
+    }},
+    "parameters": [{
+        "name": "Idempotency-Key", "in": "header", "required": False,
+        "description": "makes a retried create return the same job and token",
+        "schema": {"type": "string", "minLength": 16, "maxLength": 255,
+                   "pattern": IDEMPOTENCY_KEY_PATTERN},
+    }],
+}
 _CREATE_DOC = """Create a job.
 
 * `application/json` (`CreateJobRequest`): answers a presigned POST in `upload`; POST the file
@@ -53,22 +64,23 @@ token): a repeat from the same client returns the same job and token (`Idempoten
 true`). The token of such a job is derived, never stored:
 `base64url(HMAC-SHA256(signing_secret, "job-token\\0" + id + "\\0" + key))`.
 """
-IdempotencyKey = Annotated[str | None, Header(
-    alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY_PATTERN,
-    description="makes a retried create return the same job (16–255 printable characters)")]
 
 
 @router.post(
     "", status_code=201, response_model=CreatedJob, summary="Create a job",
-    description=_CREATE_DOC, openapi_extra=_CREATE_BODY,
-    responses={**_errors(413, 415, 422, 503), 429: {"model": ErrorBody, "headers": _RETRY_AFTER}},
+    description=_CREATE_DOC, openapi_extra=_CREATE_OPENAPI,
+    responses={**_errors(409, 413, 415, 422, 503),
+               429: {"model": ErrorBody, "headers": _RETRY_AFTER}},
 )
-async def create_job(request: Request, b: BackendsDep,
-                     idempotency_key: IdempotencyKey = None) -> Response:
+async def create_job(request: Request, b: BackendsDep) -> Response:
     media = normalize_content_type(request.headers.get("content-type", ""))
     if media not in ("application/json", "multipart/form-data"):
         raise ApiError(415, "unsupported_media_type",
                        "send application/json (presigned upload) or multipart/form-data")
+    key = raw_key = request.headers.get("idempotency-key")
+    if raw_key is not None and (key := valid_idempotency_key(raw_key)) is None:
+        raise ApiError(422, "invalid_request", "Idempotency-Key must be 16–255 printable ASCII "
+                       "characters without spaces (use a random UUID)")
     client = client_id(request)
     decision = await run_io(request.app.state.limiter.hit, client)
     if not decision.allowed:
@@ -80,10 +92,9 @@ async def create_job(request: Request, b: BackendsDep,
         check_size(req.size_bytes, b.settings)
         await check_webhook(req.options, b.settings)
         created, replayed = await run_io(create_presigned_job, b, req, content_type,
-                                         f"json:{client}", idempotency_key)
+                                         f"json:{client}", key)
     else:
-        created, replayed = await _create_multipart(request, b, f"multipart:{client}",
-                                                    idempotency_key)
+        created, replayed = await _create_multipart(request, b, f"multipart:{client}", key)
     headers = {"Location": f"/v1/jobs/{created.id}"}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
@@ -92,8 +103,6 @@ async def create_job(request: Request, b: BackendsDep,
 
 async def _create_multipart(request: Request, b: Backends, scope: str,
                             key: str | None) -> tuple[CreatedJob, bool]:
-    if key and (found := await run_io(replay, b, scope, key, None)):
-        return found, True  # the body need not be read again
     upload = await parse_multipart(request, b.settings.max_upload_bytes,
                                    tuple(b.settings.allowed_content_types))
     try:
@@ -104,6 +113,9 @@ async def _create_multipart(request: Request, b: Backends, scope: str,
         content_type = check_content_type(upload.content_type, b.settings)
         options = parse_options(upload.options_json)
         await check_webhook(options, b.settings)
+        # A repeat is validated like the first request, then answered without storing again.
+        if key and (found := await run_io(replay, b, scope, key, options)):
+            return found, True
         result: tuple[CreatedJob, bool] = await run_io(
             create_uploaded_job, b, upload.path, content_type, upload.size_bytes, options,
             scope, key)
