@@ -80,7 +80,7 @@ class Batch:
                 if _is_rejection(exc.code):  # refused at create (type, size)
                     self._save(entry, phase="rejected")
                     return
-                if exc.status_code == 404 and entry.job_id:  # the job is gone (erased, TTL)
+                if exc.status_code in (404, 410) and entry.job_id:  # gone (erased, TTL): anew
                     self._save(entry, phase="new", job_id=None, token=None)
                 elif not exc.transient:
                     self._save(entry, phase="failed")
@@ -95,7 +95,8 @@ class Batch:
         self._save(entry, phase="failed")
 
     def _run_once(self, entry: Entry, src: Path, task: Any) -> None:
-        if entry.phase in ("new", "created", "failed") or not entry.job_id:
+        timed_out = entry.phase == "failed" and (entry.error or {}).get("code") == "timeout"
+        if (entry.phase in ("new", "created", "failed") and not timed_out) or not entry.job_id:
             if entry.job_id and entry.phase == "created":
                 self._forget(entry)  # its upload never finished; its URL has likely expired
             self.progress.update(task, stage="uploading", completed=0.0)
@@ -114,7 +115,11 @@ class Batch:
         self.progress.update(task, stage="downloading", completed=0.95)
         fmt = str((state.result or {}).get("format") or self.settings.options["format"])
         dst = beside(src, fmt)
-        self.client.download(job, dst)
+        if state.status == "purged":  # a run stopped between the download and saving it
+            if not dst.exists():
+                raise SpeakUpError(410, "purged", "the result was erased before it was saved")
+        else:
+            self.client.download(job, dst)
         self._save(entry, phase="done", output=dst.name, error=None)
         if not self.settings.keep:
             self.client.delete(job)
