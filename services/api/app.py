@@ -34,9 +34,11 @@ from shared.settings import Settings, get_settings
 
 log = logging.getLogger("speakup.api")
 WEB_DIR = Path(__file__).resolve().parent / "web"
-_PAGE_CSP = ("default-src 'self'; connect-src 'self' {storage}; media-src 'self' {storage} blob:; "
-             "img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
-             "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+_PAGE_CSP = (
+    "default-src 'self'; connect-src 'self' {storage}; media-src 'self' {storage} blob:; "
+    "img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
 
 
 # The status path reads Redis inline on the event loop (see deps.py): a hung Redis must not
@@ -47,8 +49,12 @@ _REDIS_CONNECT_TIMEOUT_S = 1.0
 
 def _make_store(settings: Settings) -> JobStore:
     client = redis.Redis.from_url(
-        settings.redis_url, decode_responses=True, health_check_interval=30,
-        socket_timeout=_REDIS_SOCKET_TIMEOUT_S, socket_connect_timeout=_REDIS_CONNECT_TIMEOUT_S)
+        settings.redis_url,
+        decode_responses=True,
+        health_check_interval=30,
+        socket_timeout=_REDIS_SOCKET_TIMEOUT_S,
+        socket_connect_timeout=_REDIS_CONNECT_TIMEOUT_S,
+    )
     return JobStore(client)
 
 
@@ -85,8 +91,9 @@ def _ensure_bucket(storage: Any, settings: Settings) -> None:
     try:
         storage.ensure_bucket(settings.bucket_lifecycle_days)
     except Exception as exc:  # noqa: BLE001
-        log_event(log, "storage.ensure_bucket_failed", logging.WARNING,
-                  error_type=type(exc).__name__)
+        log_event(
+            log, "storage.ensure_bucket_failed", logging.WARNING, error_type=type(exc).__name__
+        )
 
 
 async def _storage_dispatch(scope: Scope, receive: Receive, send: Send) -> None:
@@ -103,16 +110,21 @@ def _page_headers(settings: Settings) -> dict[str, str]:
     storage_origin = ""
     if settings.storage_backend == "s3":
         storage_origin = settings.s3_public_endpoint_url or settings.s3_endpoint_url or "https:"
-    return {"Content-Security-Policy": _PAGE_CSP.format(storage=storage_origin).replace("  ", " "),
-            "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"}
+    return {
+        "Content-Security-Policy": _PAGE_CSP.format(storage=storage_origin).replace("  ", " "),
+        "Referrer-Policy": "no-referrer",
+        "X-Frame-Options": "DENY",
+    }
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(
-        title="SpeakUp", version="1.0.0", lifespan=_lifespan,
+        title="SpeakUp",
+        version="1.0.0",
+        lifespan=_lifespan,
         description="Phone recordings in, studio sound out. Every job route needs "
-                    "`Authorization: Bearer <token>` (the token POST /v1/jobs returned).",
+        "`Authorization: Bearer <token>` (the token POST /v1/jobs returned).",
         separate_input_output_schemas=False,
     )
     app.state.settings = settings

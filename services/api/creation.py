@@ -89,16 +89,22 @@ def normalize_content_type(value: str) -> str:
 def check_content_type(value: str, settings: Settings) -> str:
     content_type = normalize_content_type(value)
     if content_type not in settings.allowed_content_types:
-        raise ApiError(415, "unsupported_content_type",
-                       f"content type {content_type!r} is not accepted; send one of: "
-                       + ", ".join(settings.allowed_content_types))
+        raise ApiError(
+            415,
+            "unsupported_content_type",
+            f"content type {content_type!r} is not accepted; send one of: "
+            + ", ".join(settings.allowed_content_types),
+        )
     return content_type
 
 
 def check_size(size_bytes: int, settings: Settings) -> None:
     if size_bytes > settings.max_upload_bytes:
-        raise ApiError(413, "too_large",
-                       f"the file is larger than the limit of {settings.max_upload_bytes} bytes")
+        raise ApiError(
+            413,
+            "too_large",
+            f"the file is larger than the limit of {settings.max_upload_bytes} bytes",
+        )
 
 
 async def check_webhook(options: JobOptions, settings: Settings) -> None:
@@ -126,14 +132,22 @@ def _idempotency_ttl_s(settings: Settings) -> int:
 
 def _presign(b: Backends, job_id: str, content_type: str, size_bytes: int) -> UploadTarget:
     post = b.storage.presigned_post(
-        input_key(job_id), content_type=content_type,
+        input_key(job_id),
+        content_type=content_type,
         max_bytes=min(size_bytes, b.settings.max_upload_bytes),
-        expires_s=b.settings.upload_url_expiry_s)
+        expires_s=b.settings.upload_url_expiry_s,
+    )
     return UploadTarget(url=post.url, fields=dict(post.fields), expires_at=_iso(post.expires_at))
 
 
-def replay(b: Backends, scope: str, key: str, options: JobOptions | None,
-           content_type: str | None = None, size_bytes: int | None = None) -> CreatedJob | None:
+def replay(
+    b: Backends,
+    scope: str,
+    key: str,
+    options: JobOptions | None,
+    content_type: str | None = None,
+    size_bytes: int | None = None,
+) -> CreatedJob | None:
     """The job an earlier request with this Idempotency-Key created, with its (derived) token."""
     job_id = b.store.idempotent_job(scope, key)
     if job_id is None:
@@ -141,25 +155,38 @@ def replay(b: Backends, scope: str, key: str, options: JobOptions | None,
     token = idempotent_token(b.settings.signing_secret.get_secret_value(), job_id, key)
     job = b.store.authenticate(job_id, token)
     if job is None:
-        raise ApiError(409, "idempotency_conflict",
-                       "this Idempotency-Key belongs to a job that no longer exists; use a new key")
+        raise ApiError(
+            409,
+            "idempotency_conflict",
+            "this Idempotency-Key belongs to a job that no longer exists; use a new key",
+        )
     if options is not None and job.options != options:
         # 409, not the IETF draft's 422: the request is valid, the key is taken (a conflict)
-        raise ApiError(409, "idempotency_key_reused",
-                       "this Idempotency-Key was used with different options; use a new key")
+        raise ApiError(
+            409,
+            "idempotency_key_reused",
+            "this Idempotency-Key was used with different options; use a new key",
+        )
     upload = None
     if job.status == JobStatus.AWAITING_UPLOAD and content_type and size_bytes:
         upload = _presign(b, job_id, content_type, size_bytes)
     return CreatedJob(id=job.id, token=token, status=job.status, upload=upload)
 
 
-def _new_job(b: Backends, key: str | None, options: JobOptions, status: JobStatus,
-             ttl_s: int, job_id: str | None = None) -> tuple[Job, str]:
+def _new_job(
+    b: Backends,
+    key: str | None,
+    options: JobOptions,
+    status: JobStatus,
+    ttl_s: int,
+    job_id: str | None = None,
+) -> tuple[Job, str]:
     job_id = job_id or new_job_id()
     secret = b.settings.signing_secret.get_secret_value()
     token = idempotent_token(secret, job_id, key) if key else new_token()
-    job = b.store.create(job_id, hash_token(token), options, status,
-                         deadline_at=time.time() + ttl_s)
+    job = b.store.create(
+        job_id, hash_token(token), options, status, deadline_at=time.time() + ttl_s
+    )
     return job, token
 
 
@@ -172,8 +199,9 @@ def _lost_race(b: Backends, scope: str, key: str, job: Job) -> bool:
     return True
 
 
-def create_presigned_job(b: Backends, req: CreateJobRequest, content_type: str, scope: str,
-                         key: str | None) -> tuple[CreatedJob, bool]:
+def create_presigned_job(
+    b: Backends, req: CreateJobRequest, content_type: str, scope: str, key: str | None
+) -> tuple[CreatedJob, bool]:
     """(response, replayed) for JSON create."""
     if key and (found := replay(b, scope, key, req.options, content_type, req.size_bytes)):
         return found, True
@@ -184,8 +212,14 @@ def create_presigned_job(b: Backends, req: CreateJobRequest, content_type: str, 
         return found, True
     upload = _presign(b, job.id, content_type, req.size_bytes)
     b.metrics.jobs_created.labels("presigned").inc()
-    log_event(log, "job.created", job_id=job.id, mode="presigned", size_bytes=req.size_bytes,
-              content_type=content_type)
+    log_event(
+        log,
+        "job.created",
+        job_id=job.id,
+        mode="presigned",
+        size_bytes=req.size_bytes,
+        content_type=content_type,
+    )
     return CreatedJob(id=job.id, token=token, status=job.status, upload=upload), False
 
 
@@ -194,17 +228,31 @@ def enqueue_enhance(b: Backends, job_id: str) -> None:
     try:
         b.celery.send_task(TASK_ENHANCE, kwargs={"job_id": job_id}, queue=QUEUE_ENHANCE)
     except Exception as exc:
-        log_event(log, "job.enqueue_failed", logging.ERROR, job_id=job_id,
-                  error_type=type(exc).__name__)
-        b.store.transition(job_id, JobStatus.FAILED, deadline_at=time.time(), error={
-            "code": "enqueue_failed", "message": "The job could not be queued; please retry."})
-        raise ApiError(503, "unavailable", "the job queue is unavailable; retry shortly",
-                       {"Retry-After": "5"}) from None
+        log_event(
+            log, "job.enqueue_failed", logging.ERROR, job_id=job_id, error_type=type(exc).__name__
+        )
+        b.store.transition(
+            job_id,
+            JobStatus.FAILED,
+            deadline_at=time.time(),
+            error={
+                "code": "enqueue_failed",
+                "message": "The job could not be queued; please retry.",
+            },
+        )
+        raise ApiError(
+            503, "unavailable", "the job queue is unavailable; retry shortly", {"Retry-After": "5"}
+        ) from None
     log_event(log, "job.queued", job_id=job_id)
 
 
 def create_uploaded_job(
-    b: Backends, path: Path, content_type: str, size_bytes: int, options: JobOptions, scope: str,
+    b: Backends,
+    path: Path,
+    content_type: str,
+    size_bytes: int,
+    options: JobOptions,
+    scope: str,
     key: str | None,
 ) -> tuple[CreatedJob, bool]:
     """(response, replayed) for the multipart one-shot: store the file, create queued, enqueue."""
@@ -217,6 +265,12 @@ def create_uploaded_job(
         return found, True
     enqueue_enhance(b, job.id)
     b.metrics.jobs_created.labels("multipart").inc()
-    log_event(log, "job.created", job_id=job.id, mode="multipart", size_bytes=size_bytes,
-              content_type=content_type)
+    log_event(
+        log,
+        "job.created",
+        job_id=job.id,
+        mode="multipart",
+        size_bytes=size_bytes,
+        content_type=content_type,
+    )
     return CreatedJob(id=job.id, token=token, status=job.status, upload=None), False

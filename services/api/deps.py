@@ -60,8 +60,10 @@ LimiterDep = Annotated[FixedWindowLimiter, Depends(_limiter)]
 BackendsDep = Annotated[Backends, Depends(_backends)]
 
 bearer = HTTPBearer(
-    auto_error=False, scheme_name="jobToken",
-    description="The job's token, returned once by POST /v1/jobs.")
+    auto_error=False,
+    scheme_name="jobToken",
+    description="The job's token, returned once by POST /v1/jobs.",
+)
 
 JobIdPath = Annotated[str, Path(alias="id", max_length=128, description="the job's id")]
 

@@ -17,18 +17,29 @@ from shared.storage.base import StorageUnavailable
 log = logging.getLogger("speakup.api")
 
 _HTTP_CODES = {
-    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 410: "gone",
-    413: "too_large", 415: "unsupported_media_type", 422: "invalid_request",
-    429: "rate_limited", 500: "internal", 503: "unavailable",
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    410: "gone",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    429: "rate_limited",
+    500: "internal",
+    503: "unavailable",
 }
 
 
 class ApiError(Exception):
     """An expected failure with a machine-readable code; becomes the JSON error body."""
 
-    def __init__(self, status_code: int, code: str, message: str,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status_code: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.code = code
@@ -36,10 +47,12 @@ class ApiError(Exception):
         self.headers = headers
 
 
-def error_response(status_code: int, code: str, message: str,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status_code,
-                        headers=headers)
+def error_response(
+    status_code: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code, "message": message}}, status_code=status_code, headers=headers
+    )
 
 
 # One fixed body for an unknown id, a missing token and a wrong token alike.
@@ -84,10 +97,16 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
         route = getattr(request.scope.get("route"), "path", "unmatched")
-        log_event(log, "api.dependency_unavailable", logging.WARNING, route=route,
-                  error_type=type(exc).__name__)
-        return error_response(503, "unavailable", "a backing service is unavailable; retry soon",
-                              {"Retry-After": "5"})
+        log_event(
+            log,
+            "api.dependency_unavailable",
+            logging.WARNING,
+            route=route,
+            error_type=type(exc).__name__,
+        )
+        return error_response(
+            503, "unavailable", "a backing service is unavailable; retry soon", {"Retry-After": "5"}
+        )
 
     # Redis or storage down: a retryable 503, not a 500.
     for exc_type in (redis.ConnectionError, redis.TimeoutError, StorageUnavailable):
@@ -96,6 +115,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         route = getattr(request.scope.get("route"), "path", "unmatched")
-        log_event(log, "api.unhandled_error", logging.ERROR, route=route,
-                  error_type=type(exc).__name__)
+        log_event(
+            log, "api.unhandled_error", logging.ERROR, route=route, error_type=type(exc).__name__
+        )
         return error_response(500, "internal", "internal error")

@@ -27,8 +27,11 @@ def submit(b: Backends, job: Job) -> JobStatus:
     """awaiting_upload → queued (compare-and-set) and enqueue; a repeat answers the status."""
     if job.status == JobStatus.AWAITING_UPLOAD:
         if not b.storage.exists(input_key(job.id)):
-            raise ApiError(409, "upload_missing",
-                           "no upload found for this job: POST the file to upload.url first")
+            raise ApiError(
+                409,
+                "upload_missing",
+                "no upload found for this job: POST the file to upload.url first",
+            )
         deadline_at = time.time() + b.settings.job_ttl_s
         if b.store.transition(job.id, JobStatus.QUEUED, deadline_at=deadline_at):
             enqueue_enhance(b, job.id)
@@ -45,8 +48,12 @@ def _unavailable(job: Job) -> ApiError:
     if job.status == JobStatus.FAILED:
         return ApiError(409, "job_failed", "the job failed; see error in GET /v1/jobs/{id}")
     wait_s = retry_after_s(job) or 2
-    return ApiError(409, "not_ready", f"the job is {job.status.value}; the result is not ready",
-                    {"Retry-After": str(wait_s)})
+    return ApiError(
+        409,
+        "not_ready",
+        f"the job is {job.status.value}; the result is not ready",
+        {"Retry-After": str(wait_s)},
+    )
 
 
 def open_result(b: Backends, job: Job) -> tuple[str, str]:
@@ -54,9 +61,12 @@ def open_result(b: Backends, job: Job) -> tuple[str, str]:
     the download grace period, after which the cleanup worker erases everything."""
     now = time.time()
     if job.status == JobStatus.SUCCEEDED:
-        moved = b.store.transition(job.id, JobStatus.DOWNLOADED,
-                                   deadline_at=now + b.settings.download_grace_s,
-                                   downloaded_at=now_iso())
+        moved = b.store.transition(
+            job.id,
+            JobStatus.DOWNLOADED,
+            deadline_at=now + b.settings.download_grace_s,
+            downloaded_at=now_iso(),
+        )
         if not moved:
             job = b.store.get(job.id) or job
     if job.status not in _HAS_OUTPUT:

@@ -19,8 +19,22 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared.tasks import QUEUES
 
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
-_LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-                      30.0)
+_LATENCY_BUCKETS_S = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.02,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+)
 
 
 class QueueLengths(Collector):
@@ -30,8 +44,9 @@ class QueueLengths(Collector):
         self.redis: redis.Redis | None = None
 
     def collect(self) -> Iterable[Metric]:
-        family = GaugeMetricFamily("speakup_queue_length", "Tasks waiting in a Celery queue",
-                                   labels=["queue"])
+        family = GaugeMetricFamily(
+            "speakup_queue_length", "Tasks waiting in a Celery queue", labels=["queue"]
+        )
         if self.redis is not None:
             try:
                 pipe = self.redis.pipeline(transaction=False)
@@ -49,13 +64,22 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("speakup_http_requests", "HTTP requests",
-                                ["method", "route", "status"], registry=self.registry)
-        self.latency = Histogram("speakup_http_request_duration_seconds",
-                                 "HTTP request latency", ["method", "route"],
-                                 buckets=_LATENCY_BUCKETS_S, registry=self.registry)
-        self.jobs_created = Counter("speakup_jobs_created", "Jobs created", ["mode"],
-                                    registry=self.registry)
+        self.requests = Counter(
+            "speakup_http_requests",
+            "HTTP requests",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "speakup_http_request_duration_seconds",
+            "HTTP request latency",
+            ["method", "route"],
+            buckets=_LATENCY_BUCKETS_S,
+            registry=self.registry,
+        )
+        self.jobs_created = Counter(
+            "speakup_jobs_created", "Jobs created", ["mode"], registry=self.registry
+        )
         self.queues = QueueLengths()
         self.registry.register(self.queues)
         self._counters: dict[tuple[str, str, int], Any] = {}
@@ -114,8 +138,9 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             method = scope["method"] if scope["method"] in _METHODS else "OTHER"
-            self.metrics.observe(method, _route_template(scope, base_root), status,
-                                 time.perf_counter() - start)
+            self.metrics.observe(
+                method, _route_template(scope, base_root), status, time.perf_counter() - start
+            )
 
 
 def _route_template(scope: Scope, base_root: str) -> str:
@@ -123,5 +148,5 @@ def _route_template(scope: Scope, base_root: str) -> str:
     path = getattr(route, "path", None)
     if not path:
         return "unmatched"
-    mounted = scope.get("root_path", "")[len(base_root):]
+    mounted = scope.get("root_path", "")[len(base_root) :]
     return f"{mounted}{path}"

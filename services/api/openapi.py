@@ -18,8 +18,9 @@ _ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
 def build_openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
     if app.openapi_schema:
         return app.openapi_schema
-    schema = get_openapi(title=app.title, version=app.version, description=app.description,
-                         routes=app.routes)
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     for model in (CreateJobRequest, MultipartCreateRequest):
         model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")

@@ -18,8 +18,9 @@ class RateDecision:
 
 
 class FixedWindowLimiter:
-    def __init__(self, client: redis.Redis, limit: int, window_s: int = 60,
-                 prefix: str = "speakup:rl") -> None:
+    def __init__(
+        self, client: redis.Redis, limit: int, window_s: int = 60, prefix: str = "speakup:rl"
+    ) -> None:
         self.redis = client
         self.limit = limit
         self.window_s = window_s

@@ -30,11 +30,13 @@ class CreateJobRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    filename: str | None = Field(None, max_length=255,
-                                 description="informational only; never used in storage keys")
+    filename: str | None = Field(
+        None, max_length=255, description="informational only; never used in storage keys"
+    )
     content_type: str = Field(min_length=1, max_length=255, examples=["audio/mp4"])
     size_bytes: Annotated[int, BeforeValidator(_integral_float_to_int)] = Field(
-        ge=1, description="exact size of the file to upload")
+        ge=1, description="exact size of the file to upload"
+    )
     options: JobOptions = Field(default_factory=lambda: JobOptions.model_validate({}))
 
 
@@ -46,7 +48,8 @@ class MultipartCreateRequest(BaseModel):
     file: bytes = Field(min_length=1, json_schema_extra={"format": "binary"})
     options: JobOptions = Field(
         default_factory=lambda: JobOptions.model_validate({}),
-        description="JobOptions as JSON text (OpenAPI's default encoding of an object part)")
+        description="JobOptions as JSON text (OpenAPI's default encoding of an object part)",
+    )
 
 
 class UploadTarget(BaseModel):
@@ -60,7 +63,8 @@ class CreatedJob(BaseModel):
     token: str = Field(description="bearer token for every route of this job; shown only here")
     status: JobStatus
     upload: UploadTarget | None = Field(
-        None, description="present while the job awaits its upload (JSON create)")
+        None, description="present while the job awaits its upload (JSON create)"
+    )
 
 
 class SubmittedJob(BaseModel):

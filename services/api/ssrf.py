@@ -45,4 +45,5 @@ async def check_webhook_host(host: str | None, port: int | None, allow_private: 
     if not addresses or private:
         raise WebhookRefused(
             f"webhook_url host {host!r} resolves to a loopback, private, link-local or otherwise "
-            "non-public address; webhooks may only go to public hosts")
+            "non-public address; webhooks may only go to public hosts"
+        )

@@ -43,8 +43,9 @@ def _too_large(max_bytes: int) -> ApiError:
 class _Collector:
     """python-multipart callbacks: routes `file` to disk and `options` to a small buffer."""
 
-    def __init__(self, max_file_bytes: int, allowed_types: tuple[str, ...] | None,
-                 tmp_dir: str | None) -> None:
+    def __init__(
+        self, max_file_bytes: int, allowed_types: tuple[str, ...] | None, tmp_dir: str | None
+    ) -> None:
         self.max_file_bytes = max_file_bytes
         self.allowed_types = allowed_types
         self.tmp_dir = tmp_dir
@@ -80,17 +81,23 @@ class _Collector:
         ctype, _ = parse_options_header(headers.get(b"content-type", b""))
         self._part.content_type = ctype.decode("latin-1").lower()
         if self._part.name not in ("file", "options"):
-            raise ApiError(422, "invalid_request",
-                           f"unexpected part {self._part.name[:40]!r}: send `file` and `options`")
+            raise ApiError(
+                422,
+                "invalid_request",
+                f"unexpected part {self._part.name[:40]!r}: send `file` and `options`",
+            )
         if self._part.name == "file":
             if self.result.path is not None:
                 raise ApiError(422, "invalid_request", "send exactly one `file` part")
             content_type = self._part.content_type or "application/octet-stream"
             if self.allowed_types is not None and content_type not in self.allowed_types:
                 # refuse before the bytes arrive rather than after a long upload
-                raise ApiError(415, "unsupported_content_type",
-                               f"content type {content_type!r} is not accepted; send one of: "
-                               + ", ".join(self.allowed_types))
+                raise ApiError(
+                    415,
+                    "unsupported_content_type",
+                    f"content type {content_type!r} is not accepted; send one of: "
+                    + ", ".join(self.allowed_types),
+                )
             fd, name = tempfile.mkstemp(prefix="speakup-upload-", dir=self.tmp_dir)
             self._file = os.fdopen(fd, "wb")
             self.result.path = Path(name)
@@ -128,9 +135,12 @@ class _Collector:
         return {name: getattr(self, name) for name in dir(self) if name.startswith("on_")}
 
 
-async def parse_multipart(request: Request, max_file_bytes: int,
-                          allowed_types: tuple[str, ...] | None = None,
-                          tmp_dir: str | None = None) -> ParsedUpload:
+async def parse_multipart(
+    request: Request,
+    max_file_bytes: int,
+    allowed_types: tuple[str, ...] | None = None,
+    tmp_dir: str | None = None,
+) -> ParsedUpload:
     """Stream the body; raises ApiError 413 past the cap, 422 on a malformed body."""
     _, params = parse_options_header(request.headers.get("content-type", ""))
     boundary = params.get(b"boundary")

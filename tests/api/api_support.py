@@ -27,8 +27,7 @@ BASE_URL = "http://testserver"
 
 
 @pytest.fixture(scope="session")
-def api_redis_url(request: pytest.FixtureRequest,
-                  tmp_path_factory: pytest.TempPathFactory) -> str:
+def api_redis_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
     """The session's redis_server (tests/servers.py) if loaded, else one started here."""
     try:
         url = str(request.getfixturevalue("redis_server"))
@@ -66,8 +65,9 @@ def make_settings(redis_url: str, storage_dir: Path, **overrides: Any) -> Settin
 
 
 @pytest.fixture
-def make_client(api_redis_url: str, redis_client: redis.Redis,
-                tmp_path: Path) -> Iterator[Callable[..., TestClient]]:
+def make_client(
+    api_redis_url: str, redis_client: redis.Redis, tmp_path: Path
+) -> Iterator[Callable[..., TestClient]]:
     clients: list[TestClient] = []
 
     def factory(**overrides: Any) -> TestClient:
@@ -92,13 +92,15 @@ def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def wav_bytes(duration_s: float = 0.5, sample_rate_hz: int = 16000,
-              freq_hz: float = 440.0) -> bytes:
+def wav_bytes(
+    duration_s: float = 0.5, sample_rate_hz: int = 16000, freq_hz: float = 440.0
+) -> bytes:
     """A real 16-bit mono WAV (a sine), small enough for fast tests."""
     n = int(duration_s * sample_rate_hz)
     frames = b"".join(
         struct.pack("<h", int(12000 * math.sin(2 * math.pi * freq_hz * i / sample_rate_hz)))
-        for i in range(n))
+        for i in range(n)
+    )
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as out:
         out.setnchannels(1)
@@ -108,18 +110,26 @@ def wav_bytes(duration_s: float = 0.5, sample_rate_hz: int = 16000,
     return buffer.getvalue()
 
 
-def create_json(client: TestClient, size_bytes: int, content_type: str = "audio/wav",
-                options: dict[str, Any] | None = None,
-                headers: dict[str, str] | None = None) -> Any:
-    body: dict[str, Any] = {"filename": "my voice memo.wav", "content_type": content_type,
-                            "size_bytes": size_bytes}
+def create_json(
+    client: TestClient,
+    size_bytes: int,
+    content_type: str = "audio/wav",
+    options: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Any:
+    body: dict[str, Any] = {
+        "filename": "my voice memo.wav",
+        "content_type": content_type,
+        "size_bytes": size_bytes,
+    }
     if options is not None:
         body["options"] = options
     return client.post("/v1/jobs", json=body, headers=headers or {})
 
 
-def upload(client: TestClient, target: dict[str, Any], data: bytes,
-           content_type: str = "audio/wav") -> Any:
+def upload(
+    client: TestClient, target: dict[str, Any], data: bytes, content_type: str = "audio/wav"
+) -> Any:
     """Do what a browser does with the presigned POST: fields first, the file last."""
     files = {"file": ("recording.wav", data, content_type)}
     return client.post(target["url"], data=target["fields"], files=files)

@@ -27,10 +27,15 @@ def _finish(client: TestClient, job_id: str, audio: bytes, fmt: str = "wav") -> 
     assert store.transition(job_id, JobStatus.ENHANCING)
     assert store.transition(job_id, JobStatus.UPSAMPLING)
     storage.put_bytes(output_key(job_id, fmt), audio, "audio/wav")
-    output = {"key": output_key(job_id, fmt), "sample_rate_hz": 48000, "format": fmt,
-              "bytes": len(audio)}
-    assert store.transition(job_id, JobStatus.SUCCEEDED, output=output,
-                            deadline_at=time.time() + 3600)
+    output = {
+        "key": output_key(job_id, fmt),
+        "sample_rate_hz": 48000,
+        "format": fmt,
+        "bytes": len(audio),
+    }
+    assert store.transition(
+        job_id, JobStatus.SUCCEEDED, output=output, deadline_at=time.time() + 3600
+    )
 
 
 def test_create_returns_presigned_upload_for_the_input_key(client: TestClient) -> None:
@@ -83,9 +88,23 @@ def test_status_fields_and_retry_after(client: TestClient) -> None:
     assert status.headers["Retry-After"] == "5"  # awaiting upload: poll slowly
     client.post(f"/v1/jobs/{job_id}/submit", headers=auth(token))
     body = client.get(f"/v1/jobs/{job_id}", headers=auth(token)).json()
-    for name in ("id", "status", "stage", "progress", "created_at", "updated_at", "options",
-                 "input", "engine", "metrics", "error", "result", "deletion", "timeline",
-                 "attempts"):
+    for name in (
+        "id",
+        "status",
+        "stage",
+        "progress",
+        "created_at",
+        "updated_at",
+        "options",
+        "input",
+        "engine",
+        "metrics",
+        "error",
+        "result",
+        "deletion",
+        "timeline",
+        "attempts",
+    ):
         assert name in body, name
     assert body["status"] == "queued" and body["result"] is None and body["error"] is None
     assert [entry["status"] for entry in body["timeline"]] == ["awaiting_upload", "queued"]
@@ -131,8 +150,9 @@ def test_result_as_json_for_browsers(client: TestClient) -> None:
     job_id, token = created["id"], created["token"]
     client.post(f"/v1/jobs/{job_id}/submit", headers=auth(token))
     _finish(client, job_id, b"RIFF-not-really", fmt="flac")
-    response = client.get(f"/v1/jobs/{job_id}/result",
-                          headers={**auth(token), "Accept": "application/json"})
+    response = client.get(
+        f"/v1/jobs/{job_id}/result", headers={**auth(token), "Accept": "application/json"}
+    )
     assert response.status_code == 200
     link = response.json()
     assert set(link) == {"download_url", "expires_at"}
@@ -174,12 +194,15 @@ def test_delete_while_queued_cancels(client: TestClient) -> None:
     assert refused.status_code == 409
 
 
-def test_multipart_one_shot_stores_input_and_enqueues(client: TestClient,
-                                                      redis_client: Any) -> None:
+def test_multipart_one_shot_stores_input_and_enqueues(
+    client: TestClient, redis_client: Any
+) -> None:
     data = wav_bytes()
     response = client.post(
-        "/v1/jobs", files={"file": ("memo.wav", data, "audio/wav")},
-        data={"options": '{"preset": "broadcast", "format": "flac", "sample_rate_hz": 44100}'})
+        "/v1/jobs",
+        files={"file": ("memo.wav", data, "audio/wav")},
+        data={"options": '{"preset": "broadcast", "format": "flac", "sample_rate_hz": 44100}'},
+    )
     assert response.status_code == 201, response.text
     body = response.json()
     assert body["status"] == "queued" and body["upload"] is None
@@ -193,8 +216,9 @@ def test_multipart_one_shot_stores_input_and_enqueues(client: TestClient,
 
 @pytest.mark.parametrize("bad", ['{"preset": "loud"}', "not json", '{"strength": 2}'])
 def test_multipart_bad_options_are_422(client: TestClient, redis_client: Any, bad: str) -> None:
-    response = client.post("/v1/jobs", files={"file": ("a.wav", wav_bytes(0.1), "audio/wav")},
-                           data={"options": bad})
+    response = client.post(
+        "/v1/jobs", files={"file": ("a.wav", wav_bytes(0.1), "audio/wav")}, data={"options": bad}
+    )
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "invalid_request"
     assert redis_client.llen("enhance") == 0

@@ -31,8 +31,9 @@ def test_readyz_is_503_when_redis_is_down(make_client: Any) -> None:
     assert down.status_code == 503 and down.json()["error"]["code"] == "unavailable"
 
 
-def test_metrics_count_by_route_template_and_show_queue_lengths(client: TestClient,
-                                                                redis_client: Any) -> None:
+def test_metrics_count_by_route_template_and_show_queue_lengths(
+    client: TestClient, redis_client: Any
+) -> None:
     created = created_and_uploaded(client, wav_bytes(0.1))
     job_id, token = created["id"], created["token"]
     client.post(f"/v1/jobs/{job_id}/submit", headers=auth(token))
@@ -42,8 +43,9 @@ def test_metrics_count_by_route_template_and_show_queue_lengths(client: TestClie
     redis_client.rpush("upsample", "a", "b")
 
     text = client.get("/metrics").text
-    assert ('speakup_http_requests_total{method="GET",route="/v1/jobs/{id}",status="200"} 3.0'
-            in text)
+    assert (
+        'speakup_http_requests_total{method="GET",route="/v1/jobs/{id}",status="200"} 3.0' in text
+    )
     assert 'route="/v1/jobs/{id}",status="404"} 1.0' in text
     assert 'route="/storage/upload",status="204"} 1.0' in text
     assert 'speakup_http_request_duration_seconds_bucket{le="0.005",method="GET"' in text
@@ -71,13 +73,29 @@ def test_openapi_documents_both_create_bodies_and_error_shapes(client: TestClien
     assert set(content) == {"application/json", "multipart/form-data"}
     schemas = spec["components"]["schemas"]
     assert {"size_bytes", "content_type", "filename", "options"} <= set(
-        schemas["CreateJobRequest"]["properties"])
+        schemas["CreateJobRequest"]["properties"]
+    )
     assert {"file", "options"} == set(schemas["MultipartCreateRequest"]["properties"])
     assert schemas["JobOptions"]["properties"]["sample_rate_hz"]["enum"] == [48000, 44100, 16000]
     assert {"id", "token", "status", "upload"} <= set(schemas["CreatedJob"]["properties"])
     job_view = set(schemas["JobView"]["properties"])
-    assert {"id", "status", "stage", "progress", "created_at", "updated_at", "options", "input",
-            "engine", "metrics", "error", "result", "deletion", "timeline", "attempts"} <= job_view
+    assert {
+        "id",
+        "status",
+        "stage",
+        "progress",
+        "created_at",
+        "updated_at",
+        "options",
+        "input",
+        "engine",
+        "metrics",
+        "error",
+        "result",
+        "deletion",
+        "timeline",
+        "attempts",
+    } <= job_view
     assert "HTTPValidationError" not in schemas  # 422 answers the ErrorBody shape
     for path, operations in spec["paths"].items():
         for operation in operations.values():

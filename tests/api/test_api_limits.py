@@ -57,8 +57,9 @@ def test_presigned_upload_larger_than_declared_is_refused(client: TestClient) ->
     assert response.status_code == 400 and b"EntityTooLarge" in response.content
 
 
-def test_multipart_over_the_cap_is_413_and_leaves_nothing(make_client: Any,
-                                                         redis_client: Any) -> None:
+def test_multipart_over_the_cap_is_413_and_leaves_nothing(
+    make_client: Any, redis_client: Any
+) -> None:
     client = make_client(max_upload_bytes=4096)
     tmp_before = set(Path(tempfile.gettempdir()).glob("speakup-upload-*"))
     response = client.post("/v1/jobs", files={"file": ("big.wav", b"\0" * 20_000, "audio/wav")})
@@ -74,8 +75,10 @@ def test_multipart_over_the_cap_is_413_and_leaves_nothing(make_client: Any,
 def test_multipart_streamed_without_content_length_is_capped(make_client: Any) -> None:
     client = make_client(max_upload_bytes=4096)
     boundary = "b0undary"
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\""
-            f"\r\nContent-Type: audio/wav\r\n\r\n").encode()
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"'
+        f"\r\nContent-Type: audio/wav\r\n\r\n"
+    ).encode()
 
     def body() -> Any:  # chunked transfer: no Content-Length to refuse early
         yield head
@@ -83,8 +86,11 @@ def test_multipart_streamed_without_content_length_is_capped(make_client: Any) -
             yield b"\0" * 1024
         yield f"\r\n--{boundary}--\r\n".encode()
 
-    response = client.post("/v1/jobs", content=body(),
-                           headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    response = client.post(
+        "/v1/jobs",
+        content=body(),
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
     assert response.status_code == 413
 
 
@@ -93,33 +99,40 @@ def test_multipart_file_of_disallowed_type_is_415(client: TestClient) -> None:
     assert response.status_code == 415 and _error(response)["code"] == "unsupported_content_type"
 
 
-@pytest.mark.parametrize("files,code", [
-    ({"other": ("a.wav", b"xx", "audio/wav")}, "invalid_request"),
-    ({"options": (None, "{}")}, "invalid_request"),
-    ({"file": ("a.wav", b"", "audio/wav")}, "empty_file"),
-])
-def test_multipart_without_a_usable_file_is_422(client: TestClient, files: Any,
-                                                code: str) -> None:
+@pytest.mark.parametrize(
+    "files,code",
+    [
+        ({"other": ("a.wav", b"xx", "audio/wav")}, "invalid_request"),
+        ({"options": (None, "{}")}, "invalid_request"),
+        ({"file": ("a.wav", b"", "audio/wav")}, "empty_file"),
+    ],
+)
+def test_multipart_without_a_usable_file_is_422(client: TestClient, files: Any, code: str) -> None:
     response = client.post("/v1/jobs", files=files)
     assert response.status_code == 422 and _error(response)["code"] == code
 
 
 def test_malformed_multipart_is_422(client: TestClient) -> None:
-    response = client.post("/v1/jobs", content=b"garbage",
-                           headers={"Content-Type": "multipart/form-data; boundary=zz"})
+    response = client.post(
+        "/v1/jobs", content=b"garbage", headers={"Content-Type": "multipart/form-data; boundary=zz"}
+    )
     assert response.status_code == 422 and _error(response)["code"] == "invalid_request"
 
 
-@pytest.mark.parametrize("body", [
-    b"not json", b"[]", b'{"content_type": "audio/wav"}',
-    b'{"content_type": "audio/wav", "size_bytes": 0}',
-    b'{"content_type": "audio/wav", "size_bytes": 10, "options": {"sample_rate_hz": 8000}}',
-    b'{"content_type": "audio/wav", "size_bytes": 10, "options": {"engine": "../../x"}}',
-    b'{"content_type": "audio/wav", "size_bytes": 10, "options": {"colour": "red"}}',
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[]",
+        b'{"content_type": "audio/wav"}',
+        b'{"content_type": "audio/wav", "size_bytes": 0}',
+        b'{"content_type": "audio/wav", "size_bytes": 10, "options": {"sample_rate_hz": 8000}}',
+        b'{"content_type": "audio/wav", "size_bytes": 10, "options": {"engine": "../../x"}}',
+        b'{"content_type": "audio/wav", "size_bytes": 10, "options": {"colour": "red"}}',
+    ],
+)
 def test_invalid_json_body_is_422_invalid_request(client: TestClient, body: bytes) -> None:
-    response = client.post("/v1/jobs", content=body,
-                           headers={"Content-Type": "application/json"})
+    response = client.post("/v1/jobs", content=body, headers={"Content-Type": "application/json"})
     assert response.status_code == 422
     error = _error(response)
     assert error["code"] == "invalid_request" and "Traceback" not in error["message"]

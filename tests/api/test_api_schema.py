@@ -23,8 +23,29 @@ pytest_plugins = ["api_support"]  # fixtures: api_redis_url, redis_client
 
 EXAMPLES_PER_OPERATION = 15
 # schemathesis' defaults plus 413: how this api refuses a declared size over the cap.
-_CONFIG = SchemathesisConfig.from_dict({"checks": {"negative_data_rejection": {
-    "expected-statuses": [400, 401, 403, 404, 405, 406, 409, 413, 415, 422, 428, 429, "5xx"]}}})
+_CONFIG = SchemathesisConfig.from_dict(
+    {
+        "checks": {
+            "negative_data_rejection": {
+                "expected-statuses": [
+                    400,
+                    401,
+                    403,
+                    404,
+                    405,
+                    406,
+                    409,
+                    413,
+                    415,
+                    422,
+                    428,
+                    429,
+                    "5xx",
+                ]
+            }
+        }
+    }
+)
 
 
 @pytest.fixture
@@ -44,9 +65,14 @@ def test_api_answers_conform_to_the_openapi_document(live_app: Any, mode: Genera
     create_media_types: set[str] = set()
 
     for operation in operations:
+
         @given(case=operation.as_strategy(generation_mode=mode))
-        @hypothesis_settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None,
-                             suppress_health_check=list(HealthCheck))
+        @hypothesis_settings(
+            max_examples=EXAMPLES_PER_OPERATION,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         def check(case: Any) -> None:
             case.call_and_validate()
             calls.append(case.operation.label)

@@ -29,9 +29,9 @@ def test_missing_wrong_and_foreign_tokens_are_an_identical_404(client: TestClien
     other = create_json(client, 100).json()
     path = f"/v1/jobs/{mine['id']}"
     answers = [
-        client.get(path),                                        # no token
-        client.get(path, headers=auth("x" * 43)),                # wrong token
-        client.get(path, headers=auth(other["token"])),          # another job's token
+        client.get(path),  # no token
+        client.get(path, headers=auth("x" * 43)),  # wrong token
+        client.get(path, headers=auth(other["token"])),  # another job's token
         client.get(path, headers={"Authorization": mine["token"]}),  # not a Bearer header
         client.get(path, headers={"Authorization": "Basic " + mine["token"]}),
         client.get("/v1/jobs/" + "A" * 22, headers=auth(mine["token"])),  # unknown id
@@ -57,8 +57,9 @@ def test_tokens_are_stored_only_as_hashes(client: TestClient, redis_client: Any)
     assert len(created["id"]) >= 22  # 128 random bits
 
 
-def test_logs_hold_no_token_or_signed_url(client: TestClient,
-                                          caplog: pytest.LogCaptureFixture) -> None:
+def test_logs_hold_no_token_or_signed_url(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.DEBUG):
         created = created_and_uploaded(client, wav_bytes(0.1))
         client.post(f"/v1/jobs/{created['id']}/submit", headers=auth(created["token"]))
@@ -71,8 +72,9 @@ def test_logs_hold_no_token_or_signed_url(client: TestClient,
     assert "/storage/" not in text
 
 
-def test_idempotency_key_returns_the_same_job_and_token(client: TestClient,
-                                                        redis_client: Any) -> None:
+def test_idempotency_key_returns_the_same_job_and_token(
+    client: TestClient, redis_client: Any
+) -> None:
     key = str(uuid.uuid4())
     first = create_json(client, 1000, headers={"Idempotency-Key": key})
     second = create_json(client, 1000, headers={"Idempotency-Key": key})
@@ -95,8 +97,7 @@ def test_idempotency_key_returns_the_same_job_and_token(client: TestClient,
 def test_idempotency_key_with_other_options_or_too_short_is_refused(client: TestClient) -> None:
     key = str(uuid.uuid4())
     assert create_json(client, 10, headers={"Idempotency-Key": key}).status_code == 201
-    reused = create_json(client, 10, options={"preset": "video"},
-                         headers={"Idempotency-Key": key})
+    reused = create_json(client, 10, options={"preset": "video"}, headers={"Idempotency-Key": key})
     assert reused.status_code == 409
     assert reused.json()["error"]["code"] == "idempotency_key_reused"
     short = create_json(client, 10, headers={"Idempotency-Key": "abc"})
@@ -106,8 +107,9 @@ def test_idempotency_key_with_other_options_or_too_short_is_refused(client: Test
 def test_concurrent_repeats_of_one_key_make_one_job(client: TestClient) -> None:
     key = str(uuid.uuid4())
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        answers = list(pool.map(
-            lambda _: create_json(client, 10, headers={"Idempotency-Key": key}), range(8)))
+        answers = list(
+            pool.map(lambda _: create_json(client, 10, headers={"Idempotency-Key": key}), range(8))
+        )
     assert {a.status_code for a in answers} == {201}
     assert len({(a.json()["id"], a.json()["token"]) for a in answers}) == 1
 
@@ -144,33 +146,58 @@ def test_fixed_window_counts_per_client_and_resets(redis_client: Any) -> None:
     assert limiter.hit("a", now + 40).allowed  # next window
 
 
-@pytest.mark.parametrize("url", [
-    "http://127.0.0.1/hook", "http://localhost:8080/hook", "https://10.1.2.3/x",
-    "http://192.168.0.10/", "http://169.254.169.254/latest/meta-data", "http://[::1]/",
-    "http://[fe80::1]/", "http://[::ffff:127.0.0.1]/", "http://0.0.0.0/", "http://100.64.0.1/",
-    "http://no-such-host.invalid/hook",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/hook",
+        "http://localhost:8080/hook",
+        "https://10.1.2.3/x",
+        "http://192.168.0.10/",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]/",
+        "http://[fe80::1]/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://0.0.0.0/",
+        "http://100.64.0.1/",
+        "http://no-such-host.invalid/hook",
+    ],
+)
 def test_webhook_to_private_hosts_is_refused(client: TestClient, url: str) -> None:
     response = create_json(client, 10, options={"webhook_url": url})
     assert response.status_code == 422
     error = response.json()["error"]
     assert error["code"] == "webhook_url_refused" and "webhook_url" in error["message"]
-    multipart = client.post("/v1/jobs", files={"file": ("a.wav", b"x" * 10, "audio/wav")},
-                            data={"options": f'{{"webhook_url": "{url}"}}'})
+    multipart = client.post(
+        "/v1/jobs",
+        files={"file": ("a.wav", b"x" * 10, "audio/wav")},
+        data={"options": f'{{"webhook_url": "{url}"}}'},
+    )
     assert multipart.status_code == 422
 
 
 def test_webhook_to_public_host_or_private_when_allowed(make_client: Any) -> None:
     strict = make_client()
-    assert create_json(strict, 10, options={"webhook_url": "https://93.184.216.34/hook"}
-                       ).status_code == 201
+    assert (
+        create_json(strict, 10, options={"webhook_url": "https://93.184.216.34/hook"}).status_code
+        == 201
+    )
     lenient = make_client(webhook_allow_private=True)
-    assert create_json(lenient, 10, options={"webhook_url": "http://127.0.0.1:9/hook"}
-                       ).status_code == 201
+    assert (
+        create_json(lenient, 10, options={"webhook_url": "http://127.0.0.1:9/hook"}).status_code
+        == 201
+    )
 
 
 def test_public_address_classification() -> None:
     assert is_public_address("8.8.8.8") and is_public_address("2606:4700::1111")
-    for address in ("127.0.0.1", "10.0.0.1", "172.16.0.1", "::1", "fd00::1", "224.0.0.1",
-                    "::ffff:10.0.0.1", "fe80::1%eth0"):
+    for address in (
+        "127.0.0.1",
+        "10.0.0.1",
+        "172.16.0.1",
+        "::1",
+        "fd00::1",
+        "224.0.0.1",
+        "::ffff:10.0.0.1",
+        "fe80::1%eth0",
+    ):
         assert not is_public_address(address), address

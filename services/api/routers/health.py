@@ -42,19 +42,28 @@ async def _check(fn, request: Request) -> str:  # type: ignore[no-untyped-def]
     return "ok" if ok else "unreachable"
 
 
-@router.get("/readyz", response_model=Readiness, summary="Redis and storage are reachable",
-            responses={503: {"model": Readiness}})
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    summary="Redis and storage are reachable",
+    responses={503: {"model": Readiness}},
+)
 async def readyz(request: Request) -> JSONResponse:
     redis_state, storage_state = await asyncio.gather(
-        _check(_redis_ok, request), _check(_storage_ok, request))
+        _check(_redis_ok, request), _check(_storage_ok, request)
+    )
     checks = {"redis": redis_state, "storage": storage_state}
     ready = all(state == "ok" for state in checks.values())
     body = Readiness(status="ready" if ready else "not_ready", checks=checks)
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response,
-            responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}})
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+)
 async def metrics(request: Request) -> Response:
     registry = request.app.state.metrics.registry
     payload = await run_in_threadpool(generate_latest, registry)  # LLEN on Redis inside

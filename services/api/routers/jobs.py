@@ -40,16 +40,29 @@ _RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"ty
 # The create route reads its body and its Idempotency-Key header itself (one path operation,
 # two content types), so both are documented here.
 _CREATE_OPENAPI = {
-    "requestBody": {"required": True, "content": {
-        "application/json": {"schema": {"$ref": "#/components/schemas/CreateJobRequest"}},
-        "multipart/form-data": {"schema": {"$ref": "#/components/schemas/MultipartCreateRequest"}},
-    }},
-    "parameters": [{
-        "name": "Idempotency-Key", "in": "header", "required": False,
-        "description": "makes a retried create return the same job and token",
-        "schema": {"type": "string", "minLength": 16, "maxLength": 255,
-                   "pattern": IDEMPOTENCY_KEY_PATTERN},
-    }],
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/CreateJobRequest"}},
+            "multipart/form-data": {
+                "schema": {"$ref": "#/components/schemas/MultipartCreateRequest"}
+            },
+        },
+    },
+    "parameters": [
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "description": "makes a retried create return the same job and token",
+            "schema": {
+                "type": "string",
+                "minLength": 16,
+                "maxLength": 255,
+                "pattern": IDEMPOTENCY_KEY_PATTERN,
+            },
+        }
+    ],
 }
 _CREATE_DOC = """Create a job.
 
@@ -67,32 +80,50 @@ true`). The token of such a job is derived, never stored:
 
 
 @router.post(
-    "", status_code=201, response_model=CreatedJob, summary="Create a job",
-    description=_CREATE_DOC, openapi_extra=_CREATE_OPENAPI,
-    responses={**_errors(409, 413, 415, 422, 503),
-               429: {"model": ErrorBody, "headers": _RETRY_AFTER}},
+    "",
+    status_code=201,
+    response_model=CreatedJob,
+    summary="Create a job",
+    description=_CREATE_DOC,
+    openapi_extra=_CREATE_OPENAPI,
+    responses={
+        **_errors(409, 413, 415, 422, 503),
+        429: {"model": ErrorBody, "headers": _RETRY_AFTER},
+    },
 )
 async def create_job(request: Request, b: BackendsDep) -> Response:
     media = normalize_content_type(request.headers.get("content-type", ""))
     if media not in ("application/json", "multipart/form-data"):
-        raise ApiError(415, "unsupported_media_type",
-                       "send application/json (presigned upload) or multipart/form-data")
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "send application/json (presigned upload) or multipart/form-data",
+        )
     key = raw_key = request.headers.get("idempotency-key")
     if raw_key is not None and (key := valid_idempotency_key(raw_key)) is None:
-        raise ApiError(422, "invalid_request", "Idempotency-Key must be 16–255 printable ASCII "
-                       "characters without spaces (use a random UUID)")
+        raise ApiError(
+            422,
+            "invalid_request",
+            "Idempotency-Key must be 16–255 printable ASCII "
+            "characters without spaces (use a random UUID)",
+        )
     client = client_id(request)
     decision = await run_io(request.app.state.limiter.hit, client)
     if not decision.allowed:
-        raise ApiError(429, "rate_limited", "too many jobs created; slow down",
-                       {"Retry-After": str(decision.retry_after_s)})
+        raise ApiError(
+            429,
+            "rate_limited",
+            "too many jobs created; slow down",
+            {"Retry-After": str(decision.retry_after_s)},
+        )
     if media == "application/json":
         req = parse_create_request(await read_limited_body(request))
         content_type = check_content_type(req.content_type, b.settings)
         check_size(req.size_bytes, b.settings)
         await check_webhook(req.options, b.settings)
-        created, replayed = await run_io(create_presigned_job, b, req, content_type,
-                                         f"json:{client}", key)
+        created, replayed = await run_io(
+            create_presigned_job, b, req, content_type, f"json:{client}", key
+        )
     else:
         created, replayed = await _create_multipart(request, b, f"multipart:{client}", key)
     headers = {"Location": f"/v1/jobs/{created.id}"}
@@ -101,10 +132,12 @@ async def create_job(request: Request, b: BackendsDep) -> Response:
     return JSONResponse(created.model_dump(mode="json"), status_code=201, headers=headers)
 
 
-async def _create_multipart(request: Request, b: Backends, scope: str,
-                            key: str | None) -> tuple[CreatedJob, bool]:
-    upload = await parse_multipart(request, b.settings.max_upload_bytes,
-                                   tuple(b.settings.allowed_content_types))
+async def _create_multipart(
+    request: Request, b: Backends, scope: str, key: str | None
+) -> tuple[CreatedJob, bool]:
+    upload = await parse_multipart(
+        request, b.settings.max_upload_bytes, tuple(b.settings.allowed_content_types)
+    )
     try:
         if upload.path is None:
             raise ApiError(422, "invalid_request", "the multipart body has no `file` part")
@@ -117,23 +150,39 @@ async def _create_multipart(request: Request, b: Backends, scope: str,
         if key and (found := await run_io(replay, b, scope, key, options)):
             return found, True
         result: tuple[CreatedJob, bool] = await run_io(
-            create_uploaded_job, b, upload.path, content_type, upload.size_bytes, options,
-            scope, key)
+            create_uploaded_job,
+            b,
+            upload.path,
+            content_type,
+            upload.size_bytes,
+            options,
+            scope,
+            key,
+        )
         return result
     finally:
         if upload.path is not None:
             upload.path.unlink(missing_ok=True)
 
 
-@router.post("/{id}/submit", status_code=202, response_model=SubmittedJob,
-             summary="Start processing after the upload", responses=_errors(404, 409, 503))
+@router.post(
+    "/{id}/submit",
+    status_code=202,
+    response_model=SubmittedJob,
+    summary="Start processing after the upload",
+    responses=_errors(404, 409, 503),
+)
 async def submit_job(job: AuthedJob, b: BackendsDep) -> SubmittedJob:
     status = await run_io(lifecycle.submit, b, job)
     return SubmittedJob(id=job.id, status=status)
 
 
-@router.get("/{id}", response_model=JobView, summary="Status, progress, measurements, result",
-            responses={200: {"headers": _RETRY_AFTER}, **_errors(404)})
+@router.get(
+    "/{id}",
+    response_model=JobView,
+    summary="Status, progress, measurements, result",
+    responses={200: {"headers": _RETRY_AFTER}, **_errors(404)},
+)
 async def get_job(request: Request, job: AuthedJob) -> Response:
     view = job_view(job, request.app.state.settings.public_base_url)
     wait_s = retry_after_s(job)
@@ -143,14 +192,22 @@ async def get_job(request: Request, job: AuthedJob) -> Response:
 
 
 @router.get(
-    "/{id}/result", summary="Download the result (303 to a short-lived URL)",
-    response_class=RedirectResponse, status_code=303,
+    "/{id}/result",
+    summary="Download the result (303 to a short-lived URL)",
+    response_class=RedirectResponse,
+    status_code=303,
     responses={
-        303: {"description": "redirect to a fresh presigned GET of the output",
-              "headers": {"Location": {"schema": {"type": "string"}}}},
-        200: {"model": DownloadLink, "description": "the same URL as JSON, when the request "
-              "sends `Accept: application/json` (browsers cannot read a cross-origin Location)"},
-        **_errors(404, 410), 409: {"model": ErrorBody, "headers": _RETRY_AFTER},
+        303: {
+            "description": "redirect to a fresh presigned GET of the output",
+            "headers": {"Location": {"schema": {"type": "string"}}},
+        },
+        200: {
+            "model": DownloadLink,
+            "description": "the same URL as JSON, when the request "
+            "sends `Accept: application/json` (browsers cannot read a cross-origin Location)",
+        },
+        **_errors(404, 410),
+        409: {"model": ErrorBody, "headers": _RETRY_AFTER},
     },
 )
 async def get_result(request: Request, job: AuthedJob, b: BackendsDep) -> Response:
@@ -161,12 +218,18 @@ async def get_result(request: Request, job: AuthedJob, b: BackendsDep) -> Respon
 
 
 def _wants_json(accept: str) -> bool:
-    return "application/json" in {part.split(";", 1)[0].strip().lower()
-                                  for part in accept.split(",")}
+    return "application/json" in {
+        part.split(";", 1)[0].strip().lower() for part in accept.split(",")
+    }
 
 
-@router.delete("/{id}", status_code=204, response_class=Response,
-               summary="Cancel if running and erase everything now", responses=_errors(404))
+@router.delete(
+    "/{id}",
+    status_code=204,
+    response_class=Response,
+    summary="Cancel if running and erase everything now",
+    responses=_errors(404),
+)
 async def delete_job(job: AuthedJob, b: BackendsDep) -> Response:
     await run_io(lifecycle.erase, b, job)
     return Response(status_code=204)
