@@ -11,10 +11,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from shared.jobs.model import STAGE_SPAN, JobStatus
 from shared.jobs.store import JobStore
 from shared.logging import log_event
+from shared.runtime import job_prefix
 
 log = logging.getLogger("speakup.stage")
 
@@ -72,6 +74,18 @@ def claim(store: JobStore, job_id: str, *, previous: JobStatus, running: JobStat
             raise StageSkipped("lost the race to claim the job")
     store.touch_running(job_id)
     return Claim(job_id, running, attempt)
+
+
+def discard_if_abandoned(store: JobStore, storage: Any, job_id: str) -> bool:
+    """After writing to storage: if the job was cancelled, expired or failed meanwhile (a DELETE
+    while we worked), erase what we wrote now rather than leave it to the nightly audit."""
+    job = store.get(job_id)
+    if job is not None and job.status not in (JobStatus.CANCELLED, JobStatus.EXPIRED,
+                                              JobStatus.FAILED, JobStatus.PURGED):
+        return False
+    storage.delete_prefix(job_prefix(job_id))
+    log_event(log, "stage.discarded", job_id=job_id, status=job.status.value if job else "gone")
+    return True
 
 
 def fail(store: JobStore, job_id: str, code: str, message: str) -> bool:

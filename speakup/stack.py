@@ -74,7 +74,7 @@ class Stack:
         return url
 
     def start_api(self, port: int) -> str:
-        self._spawn("api", [sys.executable, "-m", "uvicorn", "services.api.app:create_app",
+        self._spawn("api", [sys.executable, "-m", "uvicorn", "services.api.app:make_app",
                             "--factory", "--host", "127.0.0.1", "--port", str(port),
                             "--no-access-log", "--timeout-graceful-shutdown", "5"])
         url = f"http://127.0.0.1:{port}"

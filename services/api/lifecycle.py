@@ -86,7 +86,7 @@ def open_result(b: Backends, job: Job) -> tuple[str, str]:
 def erase(b: Backends, job: Job) -> None:
     """Cancel if still running, delete every object under jobs/<id>/ now, keep a receipt."""
     # The cleanup service owns purging; it is pure and shared-only, so the api calls it directly.
-    from services.cleanup.purge import purge_job
+    from shared.erasure import purge_job
 
     if job.deletion is not None and job.status in _GONE_MESSAGES:
         return  # already erased: DELETE is idempotent

@@ -9,7 +9,8 @@ import time
 import httpx
 from celery import Celery
 
-from services.cleanup.purge import audit_orphans, purge_due, purge_job
+from services.cleanup.purge import audit_orphans, purge_due
+from shared.erasure import purge_job
 from shared.jobs.model import JobStatus
 from shared.logging import log_event
 from shared.runtime import WorkerContext

@@ -18,7 +18,14 @@ from shared.audio.decode import AudioRejected, DecodeLimits, probe_and_decode_to
 from shared.jobs.model import JobStatus
 from shared.logging import log_event
 from shared.runtime import WorkerContext, enhanced_key, input_key
-from shared.stages import StageFailed, claim, deadline_check, fail, progress_reporter
+from shared.stages import (
+    StageFailed,
+    claim,
+    deadline_check,
+    discard_if_abandoned,
+    fail,
+    progress_reporter,
+)
 from shared.storage.base import ObjectMissing
 
 log = logging.getLogger("speakup.enhancer")
@@ -75,6 +82,8 @@ def run_enhance(ctx: WorkerContext, job_id: str, enqueue_upsample: Enqueue,
             fail(store, job_id, exc.code, exc.message)
             return "failed"
         storage.put_file(enhanced_key(job_id), enhanced, "audio/wav")
+    if discard_if_abandoned(store, storage, job_id):
+        return "discarded"
     compute_s = time.monotonic() - started
     store.merge(job_id, "engine", {"enhancer": engine.name, "enhancer_version": engine.version})
     store.merge(job_id, "metrics", {"enhance_s": round(compute_s, 3),

@@ -18,7 +18,14 @@ from shared.audio.blocks import process_file
 from shared.jobs.model import JobStatus
 from shared.logging import log_event
 from shared.runtime import WorkerContext, enhanced_key, output_key
-from shared.stages import StageFailed, claim, deadline_check, fail, progress_reporter
+from shared.stages import (
+    StageFailed,
+    claim,
+    deadline_check,
+    discard_if_abandoned,
+    fail,
+    progress_reporter,
+)
 
 log = logging.getLogger("speakup.upsampler")
 ENGINE_RATE_HZ = 48_000
@@ -81,4 +88,6 @@ def run_upsample(ctx: WorkerContext, job_id: str, notify: Notify, retries: int =
                   duration_s=round(duration_s, 2), seconds=round(compute_s, 2))
         if options.webhook_url is not None:
             notify(job_id, "job.succeeded")
+    elif discard_if_abandoned(store, storage, job_id):
+        return "discarded"
     return "done" if won else "skipped"
