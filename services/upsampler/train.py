@@ -38,6 +38,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--export-dir", default=None, help="calibrate + export a checkpoint there, then exit"
     )
     parser.add_argument("--checkpoint", default=None, help="for --export-dir (default best.keras)")
+    parser.add_argument(
+        "--snr-tolerance-db", type=float, default=0.0, help="export: SNR loss allowed per filter"
+    )
     return parser.parse_args(argv)
 
 
@@ -226,7 +229,9 @@ def main(argv: list[str] | None = None) -> None:
 GAINS = tuple((low, high) for low in (0.0, 1.0) for high in (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0))
 
 
-def calibrate_band_gains(model, val_files: list[Path]) -> tuple[tuple[float, float], dict]:
+def calibrate_band_gains(
+    model, val_files: list[Path], snr_tolerance_db: float = 0.0
+) -> tuple[tuple[float, float], dict]:
     """The (low, high) residual gains of lowest mean LSD whose validation SNR stays ≥
     resample's for every filter type.
 
@@ -269,7 +274,7 @@ def calibrate_band_gains(model, val_files: list[Path]) -> tuple[tuple[float, flo
     def mean_lsd_db(g: tuple[float, float]) -> float:
         return float(np.mean([np.mean(p[g], axis=0)[0] for p in scores.values()]))
 
-    ok = [g for g in GAINS if worst_snr_margin_db(g) >= 0]
+    ok = [g for g in GAINS if worst_snr_margin_db(g) >= -snr_tolerance_db]
     # where no gain keeps SNR, take the one that costs the least SNR (and say so in the card)
     best = min(ok, key=mean_lsd_db) if ok else max(GAINS, key=worst_snr_margin_db)
     return best, table
@@ -289,7 +294,7 @@ def export(args: argparse.Namespace) -> None:
     state = json.loads((run_dir / "state.json").read_text())
     model = load_model(checkpoint)
     val_files = [Path(args.data_dir) / "clean" / name for name in state["val_files"]]
-    gain, table = calibrate_band_gains(model, val_files)
+    gain, table = calibrate_band_gains(model, val_files, args.snr_tolerance_db)
     out_dir = Path(args.export_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(checkpoint, out_dir / "unet.keras")
@@ -310,6 +315,7 @@ def export(args: argparse.Namespace) -> None:
         "last_val": state["last_val"],
         "low_band_gain": gain[0],
         "high_band_gain": gain[1],
+        "calibration_snr_tolerance_db": args.snr_tolerance_db,
         "calibration_lsd_snr_by_filter_and_gain": table,
         "size_bytes": (out_dir / "unet.keras").stat().st_size,
     }
