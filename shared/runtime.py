@@ -34,6 +34,7 @@ def make_storage(settings: Settings) -> Storage:
             region=settings.s3_region,
             access_key=_secret(settings.s3_access_key),
             secret_key=_secret(settings.s3_secret_key),
+            cors_origins=(settings.public_base_url.rstrip("/"),),
         )
     return build(
         "local",

@@ -75,12 +75,14 @@ class S3Storage:
         secret_key: str | None = None,
         public_endpoint_url: str | None = None,
         *,
+        cors_origins: tuple[str, ...] = (),
         connect_timeout_s: float = 5.0,
         read_timeout_s: float = 60.0,
         max_attempts: int = 5,
     ) -> None:
         self.bucket = bucket
         self.region = region
+        self.cors_origins = cors_origins
         config = Config(
             signature_version="s3v4",
             s3={"addressing_style": "path"},
@@ -257,6 +259,19 @@ class S3Storage:
                 "RestrictPublicBuckets": True,
             },
         )
+        if self.cors_origins:
+            # the web page uploads (presigned POST) and previews (GET) straight from the bucket
+            self._tolerate_unsupported(
+                self._client.put_bucket_cors,
+                Bucket=self.bucket,
+                CORSConfiguration={"CORSRules": [{
+                    "AllowedOrigins": list(self.cors_origins),
+                    "AllowedMethods": ["POST", "GET", "HEAD"],
+                    "AllowedHeaders": ["*"],
+                    "ExposeHeaders": ["ETag", "Content-Length"],
+                    "MaxAgeSeconds": 600,
+                }]},
+            )
         rule = {
             "ID": LIFECYCLE_RULE_ID,
             "Filter": {"Prefix": "jobs/"},

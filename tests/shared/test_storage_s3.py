@@ -219,3 +219,14 @@ def test_lifecycle_not_implemented_is_tolerated() -> None:
         )
         with pytest.raises(StorageError):
             storage.ensure_bucket()
+
+
+def test_bucket_cors_lets_the_web_page_upload_and_preview(s3_server):
+    from shared.storage.s3 import S3Storage
+
+    storage = S3Storage(bucket="cors-check", endpoint_url=s3_server, access_key="test",
+                        secret_key="test", cors_origins=("http://127.0.0.1:8000",))
+    storage.ensure_bucket()
+    rules = storage._client.get_bucket_cors(Bucket="cors-check")["CORSRules"]
+    assert rules[0]["AllowedOrigins"] == ["http://127.0.0.1:8000"]
+    assert {"POST", "GET"} <= set(rules[0]["AllowedMethods"])
