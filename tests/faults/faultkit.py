@@ -118,7 +118,9 @@ class DelayProxy:
 
     A request is 'new' when client bytes arrive after the client side was quiet for a while, so
     every S3 call through it costs `delay_s` more: a stage on a 1 s file then runs for seconds,
-    long enough to be killed in the middle, without any test hook in the product.
+    long enough to be killed in the middle, without any test hook in the product. The upstream
+    connection is opened after the hold and again whenever the server closed an idle keep-alive
+    connection meanwhile, so holds longer than the server's idle timeout work too.
     """
 
     def __init__(self, upstream_port: int, delay_s: float, quiet_s: float = 0.05) -> None:
@@ -137,40 +139,57 @@ class DelayProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
-            try:
-                upstream = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=5)
-            except OSError:
-                client.close()
-                continue
-            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, False),
-                             daemon=True).start()
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket, delay_requests: bool) -> None:
+    def _serve(self, client: socket.socket) -> None:
+        upstream: socket.socket | None = None
+        upstream_gone = threading.Event()
         last = 0.0
         try:
             while not self._closed.is_set():
-                data = src.recv(65536)
+                data = client.recv(65536)
                 if not data:
                     break
-                now = time.monotonic()
-                if delay_requests and now - last > self.quiet_s:
+                if time.monotonic() - last > self.quiet_s:
                     time.sleep(self.delay_s)
                 last = time.monotonic()
-                dst.sendall(data)
+                if upstream is None or upstream_gone.is_set():
+                    upstream = socket.create_connection(("127.0.0.1", self.upstream_port), 5)
+                    upstream.settimeout(None)
+                    upstream_gone = threading.Event()
+                    threading.Thread(target=self._back, args=(upstream, client, upstream_gone),
+                                     daemon=True).start()
+                upstream.sendall(data)
         except OSError:
             pass
         finally:
-            for sock in (src, dst):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                sock.close()
+            for sock in (client, upstream):
+                if sock is not None:
+                    _close(sock)
+
+    @staticmethod
+    def _back(upstream: socket.socket, client: socket.socket, gone: threading.Event) -> None:
+        """Answers back to the client; the client connection outlives a closed upstream."""
+        try:
+            while data := upstream.recv(65536):
+                client.sendall(data)
+        except OSError:
+            pass
+        finally:
+            gone.set()
+            upstream.close()
 
     def close(self) -> None:
         self._closed.set()
         self._listener.close()
+
+
+def _close(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()
 
 
 # -- processes --------------------------------------------------------------------------------

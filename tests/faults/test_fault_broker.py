@@ -31,8 +31,12 @@ from tests.servers import s3_server  # noqa: F401 - fixture
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
 
 ORDER = ["queued", "enhancing", "upsampling", "succeeded"]
-VISIBILITY_TIMEOUT_S = 10  # the smallest the settings allow
-STAGE_DELAY_S = 5.0  # per storage request: the enhance stage (3 requests) outlives the timeout
+# The visibility timeout must exceed the hard time limit of the longest input the settings
+# admit (a validator checks it), so the test admits 5 s inputs with short limits: 40 s.
+VISIBILITY_TIMEOUT_S = 40
+SHORT_LIMITS = {"broker_visibility_timeout_s": VISIBILITY_TIMEOUT_S, "max_duration_s": 5,
+                "task_soft_time_limit_base_s": 5, "task_time_limit_per_audio_s": 0.5}
+STAGE_DELAY_S = 15.0  # per storage request: the enhance stage (3 requests) outlives the timeout
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +47,7 @@ def receiver():
 
 
 def _celery(env: dict[str, str]):  # type: ignore[no-untyped-def]
-    return create_celery(Settings(redis_url=env["SPEAKUP_REDIS_URL"],
-                                  broker_visibility_timeout_s=VISIBILITY_TIMEOUT_S))
+    return create_celery(Settings(redis_url=env["SPEAKUP_REDIS_URL"], **SHORT_LIMITS))
 
 
 def _watch(store, job_id: str, until_s: float) -> list[tuple[str, float]]:  # type: ignore[no-untyped-def]
@@ -72,8 +75,8 @@ def test_visibility_timeout_redelivery_runs_twice_but_never_backwards(tmp_path, 
     fs = start_fault_stack(tmp_path, s3_server, workers={"enhancer-d1": "enhancer",
                                                          "enhancer-d2": "enhancer"},
                            proxy_delay_s=STAGE_DELAY_S,
-                           extra_env={"SPEAKUP_BROKER_VISIBILITY_TIMEOUT_S":
-                                      str(VISIBILITY_TIMEOUT_S)})
+                           extra_env={f"SPEAKUP_{k.upper()}": str(v)
+                                      for k, v in SHORT_LIMITS.items()})
     try:
         fs.add_worker("upsampler", "upsampler-d", slow_storage=False)
         client = httpx.Client(base_url=fs.api_url, timeout=30)
@@ -93,7 +96,10 @@ def test_visibility_timeout_redelivery_runs_twice_but_never_backwards(tmp_path, 
         seen = _watch(store, job["id"], 180)
         final = store.get(job["id"])
         wait_until(lambda: receiver.per_job()[job["id"]] >= 1, 30, "webhook")
-        time.sleep(2 * STAGE_DELAY_S)  # the second run finishes and finds the job moved on
+        # the second run finds the job moved on (between blocks, or at its claim) and stops
+        wait_until(lambda: f'"stage.skipped", "job_id": "{job["id"]}"' in fs.running.logs(),
+                   4 * STAGE_DELAY_S, "second run skipped")
+        time.sleep(1.0)
         again = store.get(job["id"])
         record("duplicate_visibility_timeout", {
             "visibility_timeout_s": VISIBILITY_TIMEOUT_S, "deliveries": final.attempts,
@@ -130,6 +136,8 @@ def test_duplicate_messages_after_success_are_no_ops(stack, receiver):
     done = wait_until(lambda: (j := store.get(job["id"])).finished and j, 60, "done")
     assert done.status == JobStatus.SUCCEEDED
     wait_until(lambda: receiver.per_job()[job["id"]] == 1, 30, "webhook")
+    done = wait_until(lambda: (j := store.get(job["id"])).metrics.get("webhook") and j, 30,
+                      "webhook recorded")
     app = create_celery(Settings(redis_url=stack.running.env["SPEAKUP_REDIS_URL"]))
     for _ in range(3):
         app.send_task(TASK_ENHANCE, kwargs={"job_id": job["id"]}, queue=QUEUE_ENHANCE)
@@ -159,6 +167,7 @@ def test_redis_restart_mid_run_loses_no_job(stack):
     wait_until(lambda: any(store.get(j["id"]).status == JobStatus.ENHANCING for j in jobs), 60,
                "one job running")
     running_before = [j["id"] for j in jobs if store.get(j["id"]).status == JobStatus.ENHANCING]
+    queued_before = store.redis.llen(QUEUE_ENHANCE)
     down_at = time.monotonic()
     stack.running.stack.stop("redis", signal.SIGTERM)  # graceful: AOF fsynced on shutdown
     api_errors, polls = 0, 0
@@ -172,6 +181,8 @@ def test_redis_restart_mid_run_loses_no_job(stack):
             api_errors += 1
         time.sleep(0.2)
     stack.running.stack.start_redis(stack.workdir / "redis", port=port, appendonly=True)
+    # read at once: the workers reconnect with a backoff of seconds
+    queued_after, unacked_after = store.redis.llen(QUEUE_ENHANCE), store.redis.hlen("unacked")
     outage_s = time.monotonic() - down_at
     finals = [wait_until(lambda j=j: (job := store.get(j["id"])) is not None and job.finished
                          and job, 180, f"job {j['id']} after restart") for j in jobs]
@@ -183,9 +194,12 @@ def test_redis_restart_mid_run_loses_no_job(stack):
         "jobs": len(jobs), "succeeded": sum(f.status == JobStatus.SUCCEEDED for f in finals),
         "lost": sum(f is None for f in finals), "running_at_restart": len(running_before),
         "outage_s": round(outage_s, 1), "all_done_after_s": round(recovered_s, 1),
+        "enhance_queue_before_after": [queued_before, queued_after],
+        "unacked_after_restart": unacked_after,
         "sweeper_requeues": requeued, "api_errors_during_outage": f"{api_errors}/{polls}",
         "attempts": sorted({json.dumps(f.attempts, sort_keys=True) for f in finals})})
     assert first_poll_after.status_code == 200
+    assert queued_after == queued_before  # the AOF kept every queued message
     for final in finals:
         assert final.status == JobStatus.SUCCEEDED, (final.id, final.error, final.attempts)
         assert states(final) == ORDER

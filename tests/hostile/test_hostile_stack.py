@@ -30,7 +30,7 @@ from tests.servers import s3_server  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(480)]
 
-JOB_TTL_S = 120
+JOB_TTL_S = 80
 PER_CASE_LIMIT_S = 30.0
 WORKER_PEAK_RSS_LIMIT_MB = 2500.0
 CONTENT_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg", "m4a": "audio/mp4", "mp4": "video/mp4",

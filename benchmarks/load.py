@@ -1,0 +1,233 @@
+"""Load on the api: status polling and job creation against uvicorn with a real Redis (and the S3
+server for presigning), measured by benchmarks/loadgen.py; optionally profiled with py-spy.
+
+    python -m benchmarks.load [--duration-s 60] [--poll-rate 2000] [--workers 1] [--profile]
+                              [--loop auto|asyncio|uvloop] [--http auto|h11|httptools]
+
+Writes benchmarks/results/load.json and load.md. Everything on 127.0.0.1; every scenario stops
+after its duration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from benchmarks.loadgen import request_bytes, run_load
+
+RESULTS = Path(__file__).resolve().parent / "results"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def start_api(env: dict[str, str], port: int, workers: int, loop: str, http: str,
+              log_path: Path) -> subprocess.Popen[bytes]:
+    argv = [sys.executable, "-m", "uvicorn", "services.api.app:make_app", "--factory",
+            "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+            "--workers", str(workers), "--loop", loop, "--http", http]
+    proc = subprocess.Popen(argv, env=env, cwd=REPO, stdout=open(log_path, "ab"),  # noqa: SIM115
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"api did not start: {log_path.read_text()[-2000:]}")
+
+
+def server_pids(proc: subprocess.Popen[bytes]) -> list[int]:
+    """uvicorn itself and, with --workers, its worker processes."""
+    from tests.faults.faultkit import children
+
+    return [proc.pid, *children(proc.pid)]
+
+
+def seed_jobs(api_url: str, redis_url: str, count: int) -> list[tuple[str, str]]:
+    """`count` jobs: half waiting for their upload, half finished with realistic fields."""
+    from shared.jobs.model import JobStatus
+    from shared.jobs.store import JobStore
+
+    store = JobStore.from_url(redis_url)
+    jobs = []
+    with httpx.Client(base_url=api_url, timeout=30) as client:
+        for i in range(count):
+            body = client.post("/v1/jobs", json={"content_type": "audio/mp4", "size_bytes": 2e6,
+                                                 "options": {"preset": "podcast"}}).json()
+            jobs.append((body["id"], body["token"]))
+            if i % 2:
+                job_id = body["id"]
+                store.transition(job_id, JobStatus.QUEUED)
+                store.transition(job_id, JobStatus.ENHANCING)
+                store.merge(job_id, "input", {"duration_s": 61.3, "sample_rate_hz": 48000,
+                                              "channels": 2, "codec": "aac", "container": "mov"})
+                store.merge(job_id, "engine", {"enhancer": "dsp", "enhancer_version": "1"})
+                store.transition(job_id, JobStatus.UPSAMPLING)
+                store.merge(job_id, "metrics", {"input_lufs": -27.1, "output_lufs": -16.0,
+                                                "output_true_peak_dbtp": -1.2, "enhance_s": 3.1})
+                store.transition(job_id, JobStatus.SUCCEEDED, output={
+                    "key": f"jobs/{job_id}/output.wav", "sample_rate_hz": 48000,
+                    "format": "wav", "bytes": 8_800_000})
+    return jobs
+
+
+def poll_requests(host: str, jobs: list[tuple[str, str]]):  # type: ignore[no-untyped-def]
+    prepared = [request_bytes("GET", f"/v1/jobs/{job_id}", host,
+                              {"Authorization": f"Bearer {token}"}) for job_id, token in jobs]
+    return lambda i: prepared[i % len(prepared)]
+
+
+def create_requests(host: str):  # type: ignore[no-untyped-def]
+    body = json.dumps({"filename": "memo.m4a", "content_type": "audio/mp4", "size_bytes": 1234567,
+                       "options": {"preset": "podcast"}}).encode()
+    request = request_bytes("POST", "/v1/jobs", host, {"Content-Type": "application/json"}, body)
+    return lambda i: request
+
+
+def mixed_requests(host: str, jobs: list[tuple[str, str]], create_every: int = 20):  # type: ignore[no-untyped-def]
+    poll, create = poll_requests(host, jobs), create_requests(host)
+    return lambda i: create(i) if i % create_every == 0 else poll(i)
+
+
+def profile(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy samples the api process (native frames off, GIL-agnostic) into collapsed stacks."""
+    return subprocess.Popen(["py-spy", "record", "-p", str(pid), "-d", str(int(seconds)),
+                             "-r", "250", "-f", "raw", "-o", str(out), "--nonblocking"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "PATH": f"{Path(sys.executable).parent}:"
+                                 + os.environ.get("PATH", "")})
+
+
+def summarize_profile(path: Path, top: int = 18) -> dict[str, Any]:
+    """Inclusive and self shares of the sampled frames (function + file:line stripped)."""
+    inclusive: Counter[str] = Counter()
+    leaf: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack:
+            continue
+        n = int(count)
+        total += n
+        frames = [f.split(" (")[0] + " (" + f.split(" (")[-1].split(":")[0].split("/")[-1] + ")"
+                  for f in stack.split(";")]
+        for frame in set(frames):
+            inclusive[frame] += n
+        leaf[frames[-1]] += n
+    share = lambda c: [(f, round(100 * n / max(total, 1), 1)) for f, n in c.most_common(top)]  # noqa: E731
+    return {"samples": total, "inclusive_pct": share(inclusive), "self_pct": share(leaf)}
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from tests.servers import free_port, start_redis_server, start_s3_server
+
+    work = Path(tempfile.mkdtemp(prefix="speakup-load-"))
+    redis_url, stop_redis = start_redis_server(work / "redis")
+    s3_url, stop_s3 = start_s3_server(work / "s3")
+    bucket = "speakup-load"
+    from shared.storage.s3 import S3Storage
+
+    S3Storage(bucket=bucket, endpoint_url=s3_url, access_key="test",
+              secret_key="test").ensure_bucket()
+    port = free_port()
+    env = {**os.environ, "SPEAKUP_REDIS_URL": redis_url, "SPEAKUP_STORAGE_BACKEND": "s3",
+           "SPEAKUP_S3_BUCKET": bucket, "SPEAKUP_S3_ENDPOINT_URL": s3_url,
+           "SPEAKUP_S3_ACCESS_KEY": "test", "SPEAKUP_S3_SECRET_KEY": "test",
+           "SPEAKUP_SIGNING_SECRET": secrets.token_hex(24), "SPEAKUP_LOG_LEVEL": "WARNING",
+           "SPEAKUP_CREATE_RATE_PER_MINUTE": "100000000", "PYTHONPATH": str(REPO)}
+    if args.pythonpath:
+        env["PYTHONPATH"] = f"{args.pythonpath}:{REPO}"
+    api = start_api(env, port, args.workers, args.loop, args.http, work / "api.log")
+    host, api_url = f"127.0.0.1:{port}", f"http://127.0.0.1:{port}"
+    results: list[dict[str, Any]] = []
+    try:
+        jobs = seed_jobs(api_url, redis_url, 200)
+        pids = server_pids(api)
+        scenarios = [
+            ("polls_closed_loop", poll_requests(host, jobs), args.connections, None),
+            (f"polls_open_loop_{args.poll_rate}_per_s", poll_requests(host, jobs), 64,
+             args.poll_rate),
+            ("creates_closed_loop", create_requests(host), 16, None),
+            (f"mixed_open_loop_{args.poll_rate}_per_s_5pct_creates",
+             mixed_requests(host, jobs), 64, args.poll_rate),
+        ]
+        for name, make, connections, rate in scenarios:
+            spy = None
+            if args.profile and name == "polls_closed_loop":
+                spy = profile(pids[-1], args.duration_s, work / "profile.txt")
+            load_before = os.getloadavg()[0]
+            outcome = asyncio.run(run_load("127.0.0.1", port, make, name=name,
+                                           duration_s=args.duration_s, connections=connections,
+                                           rate_per_s=rate, server_pids=pids))
+            summary = {**outcome.summary(), "connections": connections,
+                       "load_average_1min": [round(load_before, 1),
+                                             round(os.getloadavg()[0], 1)]}
+            if spy is not None:
+                spy.wait(args.duration_s + 30)
+                if (work / "profile.txt").exists():
+                    summary["profile"] = summarize_profile(work / "profile.txt")
+            results.append(summary)
+            print(json.dumps({k: v for k, v in summary.items() if k != "profile"}), flush=True)
+    finally:
+        api.terminate()
+        api.wait(15)
+        stop_s3()
+        stop_redis()
+    return {"server": {"workers": args.workers, "loop": args.loop, "http": args.http,
+                       "cpus": os.cpu_count()}, "scenarios": results}
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    server = report["server"]
+    lines = [f"### api load — uvicorn workers={server['workers']} loop={server['loop']} "
+             f"http={server['http']}, {server['cpus']} CPUs",
+             "", "| scenario | conns | req/s | p50 ms | p95 ms | p99 ms | max ms | errors | "
+             "server CPU µs/req | load avg |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for s in report["scenarios"]:
+        lines.append(f"| {s['scenario']} | {s['connections']} | {s['requests_per_s']} | "
+                     f"{s['p50_ms']} | {s['p95_ms']} | {s['p99_ms']} | {s['max_ms']} | "
+                     f"{s['errors']} | {s.get('server_cpu_us_per_request', '')} | "
+                     f"{s['load_average_1min'][0]}→{s['load_average_1min'][1]} |")
+    for s in report["scenarios"]:
+        if "profile" in s:
+            lines += ["", f"Profile of the api during `{s['scenario']}` (py-spy, "
+                      f"{s['profile']['samples']} samples), inclusive share:", ""]
+            lines += [f"- {pct}% `{frame}`" for frame, pct in s["profile"]["inclusive_pct"]]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration-s", type=float, default=60.0)
+    parser.add_argument("--poll-rate", type=int, default=2000)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--loop", default="auto")
+    parser.add_argument("--http", default="auto")
+    parser.add_argument("--pythonpath", default="", help="extra import path for the api server")
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--tag", default="", help="suffix of the results files")
+    args = parser.parse_args(argv)
+    report = run(args)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stem = "load" + (f"_{args.tag}" if args.tag else "")
+    (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=2))
+    (RESULTS / f"{stem}.md").write_text(to_markdown(report))
+    return report
+
+
+if __name__ == "__main__":
+    main()
