@@ -104,7 +104,7 @@ def test_default_sets_with_real_data(data_dir, tmp_path):
     code = main(
         [
             "--limit",
-            "1",
+            "2",
             "--engines",
             "noisy,rnnoise",
             "--out",
@@ -119,6 +119,6 @@ def test_default_sets_with_real_data(data_dir, tmp_path):
     results = json.loads((out / "results.json").read_text())
     assert set(results["engines"]["rnnoise"]["per_set"]) == {"generated", "pairs", "real"}
     generated = results["conditions"]["rnnoise"]["generated"]
-    assert set(generated["snr"]) == {"-5 dB"}
+    assert set(generated["snr"]) == {"-5 dB", "+0 dB"}
     assert results["engines"]["rnnoise"]["si_sdr_improvement"] > 0
     assert "### `generated` by snr" in (out / "results.md").read_text()
