@@ -140,6 +140,32 @@ def _engine_names(spec: str | None) -> list[str]:
     return [aliases.get(n.strip(), n.strip()) for n in spec.split(",") if n.strip()]
 
 
+def _git_state() -> dict[str, object]:
+    """The commit the engines came from, and which engine files differ from it (a run on
+    uncommitted code says so)."""
+    import subprocess
+
+    def git(*cmd: str) -> str:
+        done = subprocess.run(
+            ["git", *cmd],
+            cwd=sources.REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
+        return done.stdout
+
+    try:
+        changed = git("status", "--porcelain", "--", "services/enhancer", "evaluation")
+        return {
+            "commit": git("rev-parse", "HEAD"),
+            "uncommitted": [line[3:] for line in changed.splitlines()],
+        }
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "uncommitted": []}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.time()
@@ -168,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
             for r in runs
         },
         "strength": args.strength,
+        "git": _git_state(),
         "elapsed_s": None,
         "notes": list(NOTES),
         **info,
