@@ -159,7 +159,7 @@ def _git_state() -> dict[str, object]:
     try:
         changed = git("status", "--porcelain", "--", "services/enhancer", "evaluation")
         return {
-            "commit": git("rev-parse", "HEAD"),
+            "commit": git("rev-parse", "HEAD").strip(),
             "uncommitted": [line[3:] for line in changed.splitlines()],
         }
     except (OSError, subprocess.SubprocessError):
