@@ -40,6 +40,7 @@ def save_checkpoint(path: str | Path, config: HiFiGANConfig, enhancer: dict[str,
             torch.save(bundle, handle)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; workers may run as another user
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
