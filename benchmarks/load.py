@@ -111,10 +111,12 @@ def profile(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
                                  + os.environ.get("PATH", "")})
 
 
-def summarize_profile(path: Path, top: int = 18) -> dict[str, Any]:
-    """Inclusive and self shares of the sampled frames (function + file:line stripped)."""
+def summarize_profile(path: Path, top: int = 15) -> dict[str, Any]:
+    """Where the api's samples went: by package (leaf frame's), by leaf function, and the
+    inclusive share of functions below the server's entry chain."""
     inclusive: Counter[str] = Counter()
     leaf: Counter[str] = Counter()
+    package: Counter[str] = Counter()
     total = 0
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
@@ -122,13 +124,19 @@ def summarize_profile(path: Path, top: int = 18) -> dict[str, Any]:
             continue
         n = int(count)
         total += n
-        frames = [f.split(" (")[0] + " (" + f.split(" (")[-1].split(":")[0].split("/")[-1] + ")"
-                  for f in stack.split(";")]
-        for frame in set(frames):
-            inclusive[frame] += n
-        leaf[frames[-1]] += n
-    share = lambda c: [(f, round(100 * n / max(total, 1), 1)) for f, n in c.most_common(top)]  # noqa: E731
-    return {"samples": total, "inclusive_pct": share(inclusive), "self_pct": share(leaf)}
+        frames = stack.split(";")
+        names = [f.rsplit(":", 1)[0] + ")" for f in frames]  # "fn (pkg/file.py)"
+        for name in set(names):
+            inclusive[name] += n
+        leaf[names[-1]] += n
+        where = frames[-1].rsplit("(", 1)[-1]
+        package[where.split("/")[0] if "/" in where else where.split(":")[0]] += n
+    pct = lambda n: round(100 * n / max(total, 1), 1)  # noqa: E731
+    below_entry = [(f, pct(n)) for f, n in inclusive.most_common() if pct(n) < 80][:top]
+    return {"samples": total, "self_by_package_pct": [(p, pct(n)) for p, n in
+                                                       package.most_common(top)],
+            "self_pct": [(f, pct(n)) for f, n in leaf.most_common(top)],
+            "inclusive_pct": below_entry}
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -156,7 +164,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         jobs = seed_jobs(api_url, redis_url, 200)
         pids = server_pids(api)
+        health = request_bytes("GET", "/healthz", host)
         scenarios = [
+            ("healthz_closed_loop (framework floor)", lambda i: health, args.connections, None),
             ("polls_closed_loop", poll_requests(host, jobs), args.connections, None),
             (f"polls_open_loop_{args.poll_rate}_per_s", poll_requests(host, jobs), 64,
              args.poll_rate),
@@ -165,6 +175,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
              mixed_requests(host, jobs), 64, args.poll_rate),
         ]
         for name, make, connections, rate in scenarios:
+            if args.only and not any(name.startswith(o) for o in args.only.split(",")):
+                continue
             spy = None
             if args.profile and name == "polls_closed_loop":
                 spy = profile(pids[-1], args.duration_s, work / "profile.txt")
@@ -203,9 +215,13 @@ def to_markdown(report: dict[str, Any]) -> str:
                      f"{s['load_average_1min'][0]}→{s['load_average_1min'][1]} |")
     for s in report["scenarios"]:
         if "profile" in s:
+            prof = s["profile"]
             lines += ["", f"Profile of the api during `{s['scenario']}` (py-spy, "
-                      f"{s['profile']['samples']} samples), inclusive share:", ""]
-            lines += [f"- {pct}% `{frame}`" for frame, pct in s["profile"]["inclusive_pct"]]
+                      f"{prof['samples']} samples). Self time by package: "
+                      + ", ".join(f"{p} {v}%" for p, v in prof["self_by_package_pct"]), "",
+                      "| self % | function | | inclusive % | function |", "|---|---|---|---|---|"]
+            for (f1, p1), (f2, p2) in zip(prof["self_pct"], prof["inclusive_pct"], strict=False):
+                lines.append(f"| {p1} | `{f1}` | | {p2} | `{f2}` |")
     return "\n".join(lines) + "\n"
 
 
@@ -220,6 +236,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--pythonpath", default="", help="extra import path for the api server")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--tag", default="", help="suffix of the results files")
+    parser.add_argument("--only", default="", help="comma-separated scenario name prefixes")
     args = parser.parse_args(argv)
     report = run(args)
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -242,8 +242,9 @@ class FaultStack:
         return self.running.api_url
 
     def add_worker(self, kind: str, name: str, *, slow_storage: bool = True,
-                   ready_timeout_s: float = 120.0, env: dict[str, str] | None = None) -> int:
-        """Start a Celery worker (concurrency 1) and wait until it consumes; returns its pid."""
+                   ready_timeout_s: float = 120.0, env: dict[str, str] | None = None,
+                   concurrency: int = 1) -> int:
+        """Start a Celery worker and wait until it consumes; returns its pid."""
         stack = self.running.stack
         saved = dict(stack.env)
         heartbeat = self.workdir / "hb" / f"{name}.alive"
@@ -254,7 +255,8 @@ class FaultStack:
             stack.env["SPEAKUP_S3_ENDPOINT_URL"] = self.proxy.url
         stack.env.update(env or {})
         try:
-            proc = stack.start_worker(kind, name=name, extra=["-n", f"{name}@%h"])
+            proc = stack.start_worker(kind, name=name, concurrency=concurrency,
+                                      extra=["-n", f"{name}@%h"])
         finally:
             stack.env.clear()
             stack.env.update(saved)
