@@ -1,7 +1,7 @@
 """Last steps of the chain at the output rate: (48 → 44.1 kHz), mastering to the preset's loudness
 target with a true-peak limit, and encoding in the requested format.
 
-Files up to `WHOLE_FILE_MAX_S` are mastered whole (with the leveler); longer ones stream through
+Files up to `WHOLE_FILE_MAX_S` (2 min) are mastered whole (with the leveler); longer ones stream through
 `master_file` in constant memory, so a 2-hour podcast costs no more RAM than a 2-minute memo.
 """
 
@@ -18,7 +18,7 @@ import soxr
 
 from shared.audio.mastering import master, master_file
 
-WHOLE_FILE_MAX_S = 20 * 60.0
+WHOLE_FILE_MAX_S = 120.0  # whole-signal mastering costs ~7 MiB per second of 48 kHz audio
 BLOCK_S = 30.0
 
 
