@@ -32,6 +32,18 @@ def is_available() -> bool:
     return checkpoint_path().is_file()
 
 
+def beats_resample(card_path: Path | None = None) -> bool:
+    """True only where the model card's held-out evaluation shows lower mean LSD than
+    `resample` and no lower SNR — the bar for being the default ("auto") upsampler."""
+    card_path = card_path or checkpoint_path().with_name("card.json")
+    try:
+        summary = json.loads(card_path.read_text())["evaluation"]["summary"]
+        ours, base = summary["unet"]["all"], summary["resample"]["all"]
+        return bool(ours["lsd_db"] < base["lsd_db"] and ours["snr_db"] >= base["snr_db"])
+    except (OSError, KeyError, TypeError, ValueError):
+        return False
+
+
 def load_model(path: str | Path):
     """Load a U-Net .keras file (safe_mode: no lambdas or pickled code are executed)."""
     import keras
