@@ -35,7 +35,7 @@ class EqConfig:
     max_gain_db: float = 6.0
     tolerance_db: float = 6.0  # deviations smaller than this are the voice's own character
     amount: float = 0.5  # share of the remaining deviation corrected (gentle by design)
-    empty_band_db: float = 25.0  # a band this far below the reference holds no signal: no boost
+    empty_band_db: float = 15.0  # a band this far below the reference holds no signal: no boost
     active_frame_db: float = 30.0  # frames within this of the loudest count as voice
     deesser_db: float = 0.0  # max cut of the 5–8 kHz band on sibilant frames (0 = off)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import uniform_filter1d
+from scipy.ndimage import minimum_filter1d, uniform_filter1d
 from scipy.special import exp1
 
 from services.enhancer.dsp.stft import StftConfig, istft, stft
@@ -33,6 +33,13 @@ class NoiseSuppressionConfig:
     spp_time_constant_s: float = 0.152  # their 0.9 per 16 ms hop, for the stagnation guard
     speech_absence_prior: float = 0.5  # q in OM-LSA
     init_quantile: float = 0.1  # share of quietest frames that start the noise estimate
+    noise_overestimate_db: float = 0.0  # scale the noise track up (more suppression)
+    # Minimum-statistics safeguard (Martin 2001): the noise estimate never drops below the
+    # minimum of the smoothed power over this window, times a bias correction. Without it, noise
+    # that jumps by more than the tracker's prior SNR looks like speech forever.
+    min_window_s: float | None = 1.5
+    min_smoothing_s: float = 0.05
+    min_bias_db: float = 3.0
     bidirectional: str | None = None  # offline: also track backwards in time; "mean"/"max"/"min"
     smooth_bins: int = 1  # gain smoothing across frequency (odd; 1 = none)
     smooth_frames: int = 1  # and over time
@@ -68,10 +75,12 @@ def track_noise_psd(
     spp_exponent = xi_h1 / (1.0 + xi_h1)
 
     noise = initial_noise_psd(power, config.init_quantile)
-    forward = _track(power, noise, alpha_noise, alpha_spp, spp_scale, spp_exponent)
+    floor = minimum_statistics(power, hop_s, config)
+    forward = _track(power, noise, floor, alpha_noise, alpha_spp, spp_scale, spp_exponent)
     if config.bidirectional is None:
         return forward
-    backward = _track(power[:, ::-1], noise, alpha_noise, alpha_spp, spp_scale, spp_exponent)
+    backward = _track(power[:, ::-1], noise, floor[:, ::-1], alpha_noise, alpha_spp, spp_scale,
+                      spp_exponent)
     backward = backward[:, ::-1]
     if config.bidirectional == "max":
         return np.maximum(forward, backward)
@@ -80,7 +89,23 @@ def track_noise_psd(
     return np.sqrt(forward * backward)
 
 
-def _track(power, noise, alpha_noise, alpha_spp, spp_scale, spp_exponent):
+def minimum_statistics(
+    power: np.ndarray, hop_s: float, config: NoiseSuppressionConfig
+) -> np.ndarray:
+    """[F, N] lower bound for the noise PSD: centred running minimum of the time-smoothed
+    periodogram over `min_window_s`, raised by `min_bias_db` (the minimum of a smoothed
+    periodogram sits below its mean)."""
+    if config.min_window_s is None:
+        return np.zeros_like(power)
+    smooth = max(1, int(round(config.min_smoothing_s / hop_s)))
+    window = max(1, int(round(config.min_window_s / hop_s)))
+    smoothed = uniform_filter1d(power, smooth, axis=1, mode="nearest")
+    return minimum_filter1d(smoothed, window, axis=1, mode="nearest") * 10 ** (
+        config.min_bias_db / 10
+    )
+
+
+def _track(power, noise, floor, alpha_noise, alpha_spp, spp_scale, spp_exponent):
     smoothed_spp = np.zeros_like(noise)
     out = np.empty_like(power)
     for t in range(power.shape[1]):
@@ -92,6 +117,7 @@ def _track(power, noise, alpha_noise, alpha_spp, spp_scale, spp_exponent):
         spp = np.where(smoothed_spp > 0.99, np.minimum(spp, 0.99), spp)
         expected_noise = (1.0 - spp) * frame + spp * noise
         noise = alpha_noise * noise + (1.0 - alpha_noise) * expected_noise
+        noise = np.maximum(noise, floor[:, t])
         out[:, t] = noise
     return out
 
@@ -169,7 +195,7 @@ def suppress_noise_spec(
     if strength <= 0:
         return spec
     power = (spec.real.astype(np.float64) ** 2 + spec.imag.astype(np.float64) ** 2) + 1e-12
-    noise_psd = track_noise_psd(power, hop_s, config)
+    noise_psd = track_noise_psd(power, hop_s, config) * 10 ** (config.noise_overestimate_db / 10)
     depth_db = attenuation_db(global_snr_db(power, noise_psd), strength, config)
     gain_floor = 10 ** (-depth_db / 20)
     gain = suppression_gain(power, noise_psd, gain_floor, config)

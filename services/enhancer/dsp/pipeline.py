@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from services.enhancer.dsp.dereverb import DereverbConfig, wpe_spec
+from services.enhancer.dsp.dereverb import DereverbConfig, dereverb, wpe_spec
 from services.enhancer.dsp.eq import EqConfig, equalize
 from services.enhancer.dsp.filters import HumConfig, detect_hum, highpass, remove_hum
 from services.enhancer.dsp.noise import NoiseSuppressionConfig, suppress_noise_spec
@@ -54,10 +54,13 @@ def process(
         hum = detect_hum(x, sample_rate_hz, options.hum)
         if hum is not None:
             x = remove_hum(x, sample_rate_hz, hum, options.hum.notch_bandwidth_hz)
-    if options.dereverb is not None or options.noise is not None:
+    shared_wpe = options.dereverb is not None and options.dereverb.stft is None
+    if options.dereverb is not None and not shared_wpe:
+        x = dereverb(x, sample_rate_hz, strength, options.dereverb)
+    if shared_wpe or options.noise is not None:
         spec = stft(x, sample_rate_hz, options.stft)
         hop_s = options.stft.hop(sample_rate_hz) / sample_rate_hz
-        if options.dereverb is not None:
+        if shared_wpe:
             spec = wpe_spec(spec, hop_s, sample_rate_hz, strength, options.dereverb)
         if options.noise is not None:
             spec = suppress_noise_spec(spec, hop_s, strength, options.noise)
