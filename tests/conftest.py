@@ -1,4 +1,7 @@
-"""Fixtures every test may use. Real servers: tests/servers.py (Redis, S3) and tests/stackutil.py (the whole stack)."""
+"""Fixtures every test may use.
+
+Real servers: tests/servers.py (Redis, S3) and tests/stackutil.py (the whole stack).
+"""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Last steps of the chain at the output rate: (48 → 44.1 kHz), mastering to the preset's loudness
 target with a true-peak limit, and encoding in the requested format.
 
-Files up to `WHOLE_FILE_MAX_S` (2 min) are mastered whole (with the leveler); longer ones stream through
-`master_file` in constant memory, so a 2-hour podcast costs no more RAM than a 2-minute memo.
+Files up to `WHOLE_FILE_MAX_S` (2 min) are mastered whole (with the leveler); longer ones stream
+through `master_file` in constant memory: a 2-hour podcast costs no more RAM than a 2-minute memo.
 """
 
 from __future__ import annotations
