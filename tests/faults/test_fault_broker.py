@@ -26,7 +26,6 @@ from tests.faults.faultkit import (
     wait_until,
     wav_bytes,
 )
-from tests.servers import s3_server  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -70,7 +69,7 @@ def _forward_only(seen: list[tuple[str, float]]) -> bool:
     return ranks == sorted(ranks) and progress == sorted(progress)
 
 
-def test_visibility_timeout_redelivery_runs_twice_but_never_backwards(tmp_path, s3_server,  # noqa: F811
+def test_visibility_timeout_redelivery_runs_twice_but_never_backwards(tmp_path, s3_server,
                                                                       receiver):
     fs = start_fault_stack(tmp_path, s3_server, workers={"enhancer-d1": "enhancer",
                                                          "enhancer-d2": "enhancer"},
@@ -119,7 +118,7 @@ def test_visibility_timeout_redelivery_runs_twice_but_never_backwards(tmp_path, 
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, s3_server):  # noqa: F811 - fixture
+def stack(tmp_path_factory, s3_server):
     fs = start_fault_stack(tmp_path_factory.mktemp("broker"), s3_server,
                            workers={"enhancer-b": "enhancer", "upsampler-b": "upsampler"},
                            proxy_delay_s=0.3,

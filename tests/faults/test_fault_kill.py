@@ -22,7 +22,6 @@ from tests.faults.faultkit import (
     wait_until,
     wav_bytes,
 )
-from tests.servers import s3_server  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(420)]
 
@@ -38,7 +37,7 @@ def receiver():
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, s3_server, receiver):  # noqa: F811 - fixture
+def stack(tmp_path_factory, s3_server, receiver):
     workdir = tmp_path_factory.mktemp("kill")
     fs = start_fault_stack(workdir, s3_server,
                            workers={"enhancer-k": "enhancer", "upsampler-k": "upsampler"},

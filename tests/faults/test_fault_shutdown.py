@@ -20,13 +20,12 @@ from tests.faults.faultkit import (
     wait_until,
     wav_bytes,
 )
-from tests.servers import s3_server  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, s3_server):  # noqa: F811 - fixture
+def stack(tmp_path_factory, s3_server):
     fs = start_fault_stack(tmp_path_factory.mktemp("sigterm"), s3_server,
                            workers={"upsampler-t": "upsampler"}, proxy_delay_s=1.0)
     yield fs

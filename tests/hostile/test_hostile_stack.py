@@ -26,7 +26,6 @@ from tests.faults.faultkit import (
     wav_bytes,
 )
 from tests.hostile_corpus import all_cases
-from tests.servers import s3_server  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(480)]
 
@@ -39,7 +38,7 @@ CONTENT_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg", "m4a": "audio/mp4", "m
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, s3_server):  # noqa: F811 - fixture
+def stack(tmp_path_factory, s3_server):
     fs = start_fault_stack(tmp_path_factory.mktemp("hostile"), s3_server,
                            workers={"enhancer-h": "enhancer", "upsampler-h": "upsampler"},
                            proxy_delay_s=None, extra_env={"SPEAKUP_JOB_TTL_S": str(JOB_TTL_S)})

@@ -15,7 +15,7 @@ from benchmarks.jobs import run_jobs
 from benchmarks.load import create_requests, poll_requests, seed_jobs, server_pids, start_api
 from benchmarks.loadgen import run_load
 from tests.faults.faultkit import record, start_fault_stack
-from tests.servers import free_port, redis_server, s3_server  # noqa: F401 - fixtures
+from tests.servers import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -23,7 +23,7 @@ DURATION_S = 5.0
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory, redis_server, s3_server):  # noqa: F811 - fixtures
+def api(tmp_path_factory, redis_server, s3_server):
     from shared.storage.s3 import S3Storage
 
     bucket = "speakup-load-" + secrets.token_hex(3)
@@ -63,7 +63,7 @@ def test_polling_and_creating_under_load_without_errors(api):
 
 
 @pytest.mark.slow
-def test_a_burst_of_jobs_all_succeed_none_lost(tmp_path, s3_server):  # noqa: F811 - fixture
+def test_a_burst_of_jobs_all_succeed_none_lost(tmp_path, s3_server):
     stack = start_fault_stack(tmp_path, s3_server,
                               workers={"enhancer-l": "enhancer", "upsampler-l": "upsampler"},
                               proxy_delay_s=None, extra_env={"SPEAKUP_LOG_LEVEL": "WARNING"})

@@ -18,7 +18,6 @@ import pytest
 
 from shared.webhooks import WebhookRefused, check_url
 from tests.faults.faultkit import auth, record, wav_bytes
-from tests.servers import s3_server  # noqa: F401 - fixture
 from tests.stackutil import start_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -36,7 +35,7 @@ PRIVATE_TARGETS = [
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory, s3_server):  # noqa: F811 - fixture
+def api(tmp_path_factory, s3_server):
     running = start_stack(tmp_path_factory.mktemp("access"), s3_server, workers=(), beat=False,
                           extra_env={"SPEAKUP_CREATE_RATE_PER_MINUTE": str(RATE_PER_MINUTE),
                                      "SPEAKUP_MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),

@@ -21,7 +21,6 @@ from tests.faults.faultkit import (
     wait_until,
     wav_bytes,
 )
-from tests.servers import s3_server  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow,
               pytest.mark.timeout(300)]
@@ -37,7 +36,7 @@ def receiver():
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, s3_server):  # noqa: F811 - fixture
+def stack(tmp_path_factory, s3_server):
     fs = start_fault_stack(tmp_path_factory.mktemp("secure"), s3_server,
                            workers={"enhancer-e": "enhancer", "upsampler-e": "upsampler"},
                            proxy_delay_s=None,

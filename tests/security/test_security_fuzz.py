@@ -24,7 +24,6 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.faults.faultkit import record
-from tests.servers import s3_server  # noqa: F401 - fixture
 from tests.stackutil import start_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(400)]
@@ -37,7 +36,7 @@ MIN_REQUESTS = 1000
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory, s3_server):  # noqa: F811 - fixture
+def api(tmp_path_factory, s3_server):
     """The api alone (no workers: a queued job stays queued, which the spec covers)."""
     running = start_stack(tmp_path_factory.mktemp("fuzz"), s3_server, workers=(), beat=False,
                           extra_env={"SPEAKUP_MAX_UPLOAD_BYTES": str(256 * 1024)})
