@@ -169,6 +169,8 @@ def _git_state() -> dict[str, object]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.time()
+    git_state = _git_state()  # before any engine module is imported: the code that will run
+    load_before = os.getloadavg()
     engine_names = _engine_names(args.engines)
     print(f"engines: {', '.join(engine_names)}")
     items, info = collect_items(args)
@@ -194,7 +196,9 @@ def main(argv: list[str] | None = None) -> int:
             for r in runs
         },
         "strength": args.strength,
-        "git": _git_state(),
+        "git": git_state,
+        # other work on the machine slows the engines: RTF is only as good as this was low
+        "load_average_1min": {"start": load_before[0], "end": os.getloadavg()[0]},
         "elapsed_s": None,
         "notes": list(NOTES),
         **info,

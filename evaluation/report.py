@@ -97,7 +97,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"# SpeakUp enhancement evaluation\n\n{meta.get('started_at', '')} · "
         f"`{meta.get('command', '')}`\n\n"
         f"Machine: {meta.get('machine', '?')}. Engines run one at a time in one process; "
-        f"RTF = enhance wall time / audio duration (lower is faster; < 1 is real time).\n\n"
+        f"RTF = enhance wall time / audio duration (lower is faster; < 1 is real time)."
+        f"{_load_note(meta)}\n\n"
     ]
     parts.append(
         _table(
@@ -170,6 +171,18 @@ def markdown(results: dict[str, Any]) -> str:
     if meta.get("notes"):
         parts.append("\n## Notes\n\n" + "".join(f"- {note}\n" for note in meta["notes"]))
     return "".join(parts)
+
+
+def _load_note(meta: dict[str, Any]) -> str:
+    import os
+
+    load = meta.get("load_average_1min")
+    if not load:
+        return ""
+    note = f" Load average (1 min): {load['start']:.1f} at start, {load['end']:.1f} at end"
+    if max(load["start"], load["end"]) > (os.cpu_count() or 1):
+        note += " — above the core count: other work competed, so RTFs read high"
+    return note + "."
 
 
 def _metric_table(
