@@ -128,6 +128,10 @@ ROWS: dict[str, Callable[[F], Row]] = {
         "every process log of a whole run + /metrics scanned", f"{f['log_files']} logs, "
         f"{f['log_bytes']} B", f"tokens/URLs/signatures found: {f['found']}; audio windows "
         f"found {f['audio_hits']}/{f['audio_windows_checked']}"),
+    "audit": lambda f: (
+        "nightly audit: an orphan prefix and a purged job's straggler object planted beside live "
+        "jobs", f"{f['planted']} planted", f"{f['deleted_right']}/{f['planted']} deleted, "
+        f"{f['deleted']} deletions in all; live jobs kept {f['live_jobs_kept']}/2"),
     "schemathesis": lambda f: (
         "schemathesis on the live OpenAPI spec (positive + negative, then stateful)",
         f"{f['requests']} requests ({f['stateful_requests']} stateful, {f['jobs_created']} "

@@ -142,9 +142,12 @@ def stages_markdown(report: dict[str, Any]) -> str:
              f"input | peak MiB | note |", "|---|---|---|---|---|---|"]
     for name, r in report["rows"].items():
         s, g = r.get("short", {}), r.get("long", {})
-        note = s.get("error") or g.get("error") or (
-            f"partial: first {g['audio_s'] / 60:.1f} min of audio in {g['seconds']:.0f} s"
-            if g.get("partial") else "")
+        note = s.get("error") or g.get("error") or ""
+        if g.get("partial") and g.get("audio_s"):
+            note = f"partial: first {g['audio_s'] / 60:.1f} min of audio in {g['seconds']:.0f} s"
+        elif g.get("partial"):
+            note = (f"partial: stopped after {g['seconds']:.0f} s before its output was written "
+                    "(multi-pass); peak memory over that time")
         lines.append(f"| {name} | {s.get('rtf', '–')} | {s.get('peak_rss_mb', '–')} | "
                      f"{g.get('rtf', '–')} | {g.get('peak_rss_mb', '–')} | {note} |")
     lines += ["", "RTF < 1 is faster than real time. Peak MiB includes the imported libraries "
