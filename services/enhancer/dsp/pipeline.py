@@ -32,7 +32,7 @@ class DspOptions:
     noise: NoiseSuppressionConfig | None = field(default_factory=NoiseSuppressionConfig)
     eq: EqConfig | None = field(default_factory=EqConfig)
     stft: StftConfig = field(default_factory=StftConfig)
-    max_block_s: float = 60.0  # process_blocks: longer signals are cut into blocks this long
+    max_block_s: float = 30.0  # process_blocks: longer signals are cut into blocks this long
     block_overlap_s: float = 1.0
 
 
