@@ -17,6 +17,7 @@ _SECRET_PATTERNS = (
     re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/=-]+"),
     re.compile(r"https?://[^\s\"']*(?:X-Amz-|Signature|sig=|token=|policy)[^\s\"']*"),
     re.compile(r"(?i)(x-amz-signature|signature|sig|token|policy|secret|password)=[^&\s\"']+"),
+    re.compile(r"(?i)(signature|string to sign|canonical request)[:\s]+[0-9a-f]{32,}"),
 )
 
 
@@ -53,6 +54,10 @@ def configure_logging(level: str = "INFO") -> None:
         logging.getLogger(name).propagate = True
     # Access logs carry paths with ids only; keep them at WARNING to stay quiet under load.
     logging.getLogger("uvicorn.access").setLevel("WARNING")
+    # botocore and urllib3 log request signatures, presigned URLs and headers at DEBUG: never let
+    # them below INFO, whatever level the service runs at.
+    for name in ("botocore", "boto3", "s3transfer", "urllib3"):
+        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLevelName(level)))
 
 
 def log_event(logger: logging.Logger, event: str, level: int = logging.INFO, **fields: Any) -> None:

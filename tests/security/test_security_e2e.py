@@ -172,9 +172,6 @@ def test_logs_and_metrics_hold_no_secrets_and_no_audio(run, stack):
     assert "Bearer " not in haystack.replace("Bearer [redacted]", "")
 
 
-@pytest.mark.xfail(strict=True, reason="shared/logging.py lets botocore.auth log each presigned "
-                   "URL's signature at DEBUG ('Signature:\\n<hex>'), which the redaction "
-                   "patterns miss; reported to the lead")
 def test_debug_logging_does_not_leak_presigned_signatures(capfd):
     """At DEBUG too: signing a URL must not put its signature in the logs."""
     import logging
