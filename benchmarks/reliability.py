@@ -58,7 +58,7 @@ ROWS: dict[str, Callable[[F], Row]] = {
         f"{f['succeeded']}/{f['jobs']} succeeded, {f['lost']} lost; enhance queue before/after "
         f"{f['enhance_queue_before_after']}; {f['running_at_restart']} running job cut off, "
         f"re-enqueued by the sweeper ({f['sweeper_requeues']} sweeper re-enqueues in all); api "
-        f"errors while Redis was down {f['api_errors_during_outage']}; all done "
+        f"answers while Redis was down {f['api_answers_during_outage']}; all done "
         f"{f['all_done_after_s']} s after the stop"),
     "s3_outage": lambda f: (
         "S3 server stopped, restarted on the same port with its data", f"{f['jobs']} jobs, "

@@ -1,7 +1,7 @@
 """`make bench`: speed and memory of every stage and the whole chain, then load on the api and a
 burst of jobs through the real stack. Results (JSON + markdown) in benchmarks/results/.
 
-    python -m benchmarks.run [--quick] [--short-s 60] [--long-s 7200] [--max-stage-s 900]
+    python -m benchmarks.run [--quick] [--short-s 60] [--long-s 7200] [--max-stage-s 600]
                              [--only stages,load,jobs] [--threads 2]
 
 Each stage runs in its own process (benchmarks/stage.py) on a generated phone-like input (AAC in
@@ -109,12 +109,13 @@ def plan(enhancers: list[str], upsamplers: list[str]) -> list[tuple[str, list[st
 
 
 def bench_stages(short_s: float, long_s: float, max_stage_s: float,
-                 threads: int) -> dict[str, Any]:
+                 threads: int, short_only: bool = False) -> dict[str, Any]:
     enhancers, upsamplers = engine_names()
     rows = plan(enhancers, upsamplers)
     results: dict[str, dict[str, Any]] = {}
     rates: dict[str, float] = {}
-    for label, duration_s in (("short", short_s), ("long", long_s)):
+    inputs = [("short", short_s)] + [("long", long_s)] * (not short_only)
+    for label, duration_s in inputs:
         m4a = input_file(duration_s)
         with tempfile.TemporaryDirectory(prefix=f"speakup-bench-{label}-") as work:
             for name, template, out_name in rows:
@@ -160,17 +161,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="20 s / 3 min inputs, 10 s load")
     parser.add_argument("--short-s", type=float, default=60.0)
     parser.add_argument("--long-s", type=float, default=7200.0)
-    parser.add_argument("--max-stage-s", type=float, default=900.0)
+    parser.add_argument("--max-stage-s", type=float, default=600.0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--only", default="stages,load,jobs")
+    parser.add_argument("--short-only", action="store_true",
+                        help="re-measure the short input only; keep the long rows on file")
     args = parser.parse_args(argv)
     if args.quick:
         args.short_s, args.long_s, args.max_stage_s = 20.0, 180.0, 120.0
     only = set(args.only.split(","))
     RESULTS.mkdir(parents=True, exist_ok=True)
     if "stages" in only:
-        report = bench_stages(args.short_s, args.long_s, args.max_stage_s, args.threads)
+        report = bench_stages(args.short_s, args.long_s, args.max_stage_s, args.threads,
+                              args.short_only)
         stem = "stages_quick" if args.quick else "stages"
+        if args.short_only and (RESULTS / f"{stem}.json").exists():
+            kept = json.loads((RESULTS / f"{stem}.json").read_text())
+            for name, row in kept["rows"].items():
+                if "long" in row:
+                    report["rows"].setdefault(name, {})["long"] = row["long"]
+            report["long_s"] = kept["long_s"]
         (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=2))
         (RESULTS / f"{stem}.md").write_text(stages_markdown(report))
     if "load" in only:
