@@ -132,7 +132,10 @@ def summarize_profile(path: Path, top: int = 15) -> dict[str, Any]:
         where = frames[-1].rsplit("(", 1)[-1]
         package[where.split("/")[0] if "/" in where else where.split(":")[0]] += n
     pct = lambda n: round(100 * n / max(total, 1), 1)  # noqa: E731
-    below_entry = [(f, pct(n)) for f, n in inclusive.most_common() if pct(n) < 80][:top]
+    entry = ("click/", "runpy", "uvicorn/main.py", "uvicorn/server.py", "uvicorn/__main__",
+             "uvicorn/_compat.py", "asyncio/runners.py")
+    below_entry = [(f, pct(n)) for f, n in inclusive.most_common()
+                   if not any(e in f for e in entry)][:top]
     return {"samples": total, "self_by_package_pct": [(p, pct(n)) for p, n in
                                                        package.most_common(top)],
             "self_pct": [(f, pct(n)) for f, n in leaf.most_common(top)],
