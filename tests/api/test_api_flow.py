@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from shared.jobs.model import JobStatus
 from shared.jobs.store import JobStore
 from shared.runtime import input_key, job_prefix, output_key
+from tests.api.contract import JOB_VIEW_FIELDS
 
 pytest_plugins = ["api_support"]  # fixtures: client, make_client, redis_client
 
@@ -88,23 +89,7 @@ def test_status_fields_and_retry_after(client: TestClient) -> None:
     assert status.headers["Retry-After"] == "5"  # awaiting upload: poll slowly
     client.post(f"/v1/jobs/{job_id}/submit", headers=auth(token))
     body = client.get(f"/v1/jobs/{job_id}", headers=auth(token)).json()
-    for name in (
-        "id",
-        "status",
-        "stage",
-        "progress",
-        "created_at",
-        "updated_at",
-        "options",
-        "input",
-        "engine",
-        "metrics",
-        "error",
-        "result",
-        "deletion",
-        "timeline",
-        "attempts",
-    ):
+    for name in sorted(JOB_VIEW_FIELDS):
         assert name in body, name
     assert body["status"] == "queued" and body["result"] is None and body["error"] is None
     assert [entry["status"] for entry in body["timeline"]] == ["awaiting_upload", "queued"]

@@ -8,6 +8,7 @@ from typing import Any
 from api_support import auth, create_json, created_and_uploaded, wav_bytes
 from fastapi.testclient import TestClient
 
+from tests.api.contract import JOB_VIEW_FIELDS
 from tests.servers import free_port
 
 pytest_plugins = ["api_support"]  # fixtures: client, make_client, redis_client
@@ -79,23 +80,7 @@ def test_openapi_documents_both_create_bodies_and_error_shapes(client: TestClien
     assert schemas["JobOptions"]["properties"]["sample_rate_hz"]["enum"] == [48000, 44100, 16000]
     assert {"id", "token", "status", "upload"} <= set(schemas["CreatedJob"]["properties"])
     job_view = set(schemas["JobView"]["properties"])
-    assert {
-        "id",
-        "status",
-        "stage",
-        "progress",
-        "created_at",
-        "updated_at",
-        "options",
-        "input",
-        "engine",
-        "metrics",
-        "error",
-        "result",
-        "deletion",
-        "timeline",
-        "attempts",
-    } <= job_view
+    assert JOB_VIEW_FIELDS <= job_view
     assert "HTTPValidationError" not in schemas  # 422 answers the ErrorBody shape
     for path, operations in spec["paths"].items():
         for operation in operations.values():
