@@ -88,6 +88,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--validate-every", type=int, default=250)
     parser.add_argument("--log-every", type=int, default=20)
     parser.add_argument("--simulated-rirs", type=int, default=24)
+    parser.add_argument("--init-from", type=Path, help="a serving bundle (e.g. models/hifigan/"
+                        "hifigan_small.pt) to start from when the run dir has no last.pt: its "
+                        "weights and step, fresh optimizers")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     torch.set_num_threads(args.threads)
@@ -119,6 +122,11 @@ def main(argv: list[str] | None = None) -> None:
         step, wall_s = bundle["step"], bundle.get("train_wall_s", 0.0)
         best = bundle.get("metrics", {}).get("best_score", best)
         log.info("resumed %s at step %d", last_path, step)
+    elif args.init_from is not None:
+        bundle = load_checkpoint(args.init_from, device)
+        enhancer.load_state_dict(bundle["enhancer"])
+        step, wall_s = bundle["step"], bundle.get("train_wall_s", 0.0)
+        log.info("started from %s at step %d", args.init_from, step)
 
     t = config.train
     settings = DegradeSettings(snr_db=t.snr_db, drr_db=t.drr_db, gain_db=t.gain_db)

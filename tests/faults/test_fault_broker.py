@@ -18,6 +18,7 @@ from shared.jobs.model import JobStatus
 from shared.settings import Settings
 from shared.tasks import QUEUE_ENHANCE, QUEUE_UPSAMPLE, TASK_ENHANCE, TASK_UPSAMPLE
 from tests.faults.faultkit import (
+    DelayProxy,
     WebhookReceiver,
     create_job,
     output_keys,
@@ -28,7 +29,7 @@ from tests.faults.faultkit import (
     wav_bytes,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(420)]
 
 ORDER = ["queued", "enhancing", "upsampling", "succeeded"]
 # The visibility timeout must exceed the hard time limit of the longest input the settings
@@ -36,7 +37,10 @@ ORDER = ["queued", "enhancing", "upsampling", "succeeded"]
 VISIBILITY_TIMEOUT_S = 40
 SHORT_LIMITS = {"broker_visibility_timeout_s": VISIBILITY_TIMEOUT_S, "max_duration_s": 5,
                 "task_soft_time_limit_base_s": 5, "task_time_limit_per_audio_s": 0.5}
-STAGE_DELAY_S = 15.0  # per storage request: the enhance stage (3 requests) outlives the timeout
+# per storage request of the first run: its enhance stage (3 requests) far outlives the timeout;
+# the second run's requests are quick, so it overtakes the first
+SLOW_DELAY_S = 30.0
+FAST_DELAY_S = 3.0
 
 
 @pytest.fixture(scope="module")
@@ -72,11 +76,15 @@ def _forward_only(seen: list[tuple[str, float]]) -> bool:
 
 def test_visibility_timeout_redelivery_runs_twice_but_never_backwards(tmp_path, s3_server,
                                                                       receiver):
-    fs = start_fault_stack(tmp_path, s3_server, workers={"enhancer-d1": "enhancer",
-                                                         "enhancer-d2": "enhancer"},
-                           proxy_delay_s=STAGE_DELAY_S,
+    # One enhancer takes the job and runs long (slow storage); a second one, started only then,
+    # gets the redelivered message and runs quickly. The first is then still inside its stage
+    # for tens of seconds whatever the machine's load, so the two runs always overlap (with one
+    # delay for both, a quiet machine let the first finish before the redelivery was claimed).
+    fs = start_fault_stack(tmp_path, s3_server, workers={"enhancer-d1": "enhancer"},
+                           proxy_delay_s=SLOW_DELAY_S,
                            extra_env={f"SPEAKUP_{k.upper()}": str(v)
                                       for k, v in SHORT_LIMITS.items()})
+    fast = DelayProxy(int(s3_server.rsplit(":", 1)[1]), FAST_DELAY_S)
     try:
         fs.add_worker("upsampler", "upsampler-d", slow_storage=False)
         client = httpx.Client(base_url=fs.api_url, timeout=30)
@@ -84,27 +92,31 @@ def test_visibility_timeout_redelivery_runs_twice_but_never_backwards(tmp_path, 
         job = create_job(client, wav_bytes(1.0), {"webhook_url": receiver.url})
         wait_until(lambda: store.get(job["id"]).status == JobStatus.ENHANCING, 60, "enhancing")
         started = time.monotonic()
+        fs.add_worker("enhancer", "enhancer-d2", slow_storage=False,
+                      env={"SPEAKUP_S3_ENDPOINT_URL": fast.url})
         # Once the message is older than the visibility timeout, any consumer's periodic scan
         # puts it back on the queue although its first delivery is still running; do that scan
         # now (kombu runs it on each consumer every ~100 s) so the test need not wait for it.
-        time.sleep(VISIBILITY_TIMEOUT_S + 1)
+        time.sleep(max(0.0, started + VISIBILITY_TIMEOUT_S + 1 - time.monotonic()))
 
         def redelivered() -> bool:
-            # repeat the scan until a second consumer has picked the message up: on a loaded
+            # repeat the scan until the second consumer has picked the message up: on a loaded
             # machine one scan can come before the message is old enough, or the pick-up is slow
             with _celery(fs.running.env).connection() as connection:
                 connection.default_channel.qos.restore_visible(num=100, interval=1)
             time.sleep(1.0)
             return store.get(job["id"]).attempts.get("enhance") == 2
 
-        wait_until(redelivered, 90, "second delivery running")
-        assert store.get(job["id"]).status == JobStatus.ENHANCING  # both run at once
+        wait_until(redelivered, 40, "second delivery running")
+        # both run at once: the first run's three slow requests all come after its claim
+        assert time.monotonic() - started < 3 * SLOW_DELAY_S - 5
         seen = _watch(store, job["id"], 180)
         final = store.get(job["id"])
         wait_until(lambda: receiver.per_job()[job["id"]] >= 1, 30, "webhook")
-        # the second run finds the job moved on (between blocks, or at its claim) and stops
+        # the slow first run (between blocks) or the upsample it hands over finds the job moved
+        # on and stops
         wait_until(lambda: f'"stage.skipped", "job_id": "{job["id"]}"' in fs.running.logs(),
-                   4 * STAGE_DELAY_S, "second run skipped")
+                   4 * SLOW_DELAY_S, "a duplicate run skipped")
         time.sleep(1.0)
         again = store.get(job["id"])
         record("duplicate_visibility_timeout", {
@@ -122,6 +134,7 @@ def test_visibility_timeout_redelivery_runs_twice_but_never_backwards(tmp_path, 
         assert receiver.per_job()[job["id"]] == 1
     finally:
         fs.stop()
+        fast.close()
 
 
 @pytest.fixture(scope="module")
