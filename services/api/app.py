@@ -24,6 +24,7 @@ from starlette.types import Receive, Scope, Send
 
 from services.api.creation import Backends
 from services.api.errors import error_response, install_error_handlers
+from services.api.fastpath import JobStatusFastPath, status_route
 from services.api.metrics import Metrics, MetricsMiddleware
 from services.api.openapi import build_openapi
 from services.api.ratelimit import FixedWindowLimiter
@@ -144,7 +145,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return FileResponse(WEB_DIR / "index.html", headers=page_headers)
 
     app.openapi = lambda: build_openapi(app, settings)  # type: ignore[method-assign]
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(JobStatusFastPath, route=status_route(jobs.router))
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: counts both
     return app
 
 

@@ -59,6 +59,20 @@ def error_response(
 NOT_FOUND = ApiError(404, "not_found", "no such job, or the token does not match it")
 
 
+def unavailable_response(route: str, exc: Exception) -> JSONResponse:
+    """Redis or storage down: a retryable 503, logged by route and error type only."""
+    log_event(
+        log,
+        "api.dependency_unavailable",
+        logging.WARNING,
+        route=route,
+        error_type=type(exc).__name__,
+    )
+    return error_response(
+        503, "unavailable", "a backing service is unavailable; retry soon", {"Retry-After": "5"}
+    )
+
+
 def _validation_message(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors()[:5]:
@@ -96,17 +110,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc.status_code, code, message, headers or None)
 
     async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        log_event(
-            log,
-            "api.dependency_unavailable",
-            logging.WARNING,
-            route=route,
-            error_type=type(exc).__name__,
-        )
-        return error_response(
-            503, "unavailable", "a backing service is unavailable; retry soon", {"Retry-After": "5"}
-        )
+        return unavailable_response(getattr(request.scope.get("route"), "path", "unmatched"), exc)
 
     # Redis or storage down: a retryable 503, not a 500.
     for exc_type in (redis.ConnectionError, redis.TimeoutError, StorageUnavailable):

@@ -23,10 +23,10 @@ from services.api.creation import (
 )
 from services.api.deps import AuthedJob, BackendsDep, client_id, run_io
 from services.api.errors import ApiError
+from services.api.fastpath import status_answer
 from services.api.schemas import CreatedJob, DownloadLink, ErrorBody, JobView, SubmittedJob
 from services.api.tokens import IDEMPOTENCY_KEY_PATTERN, valid_idempotency_key
 from services.api.uploads import parse_multipart
-from services.api.views import job_view, retry_after_s
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -184,11 +184,10 @@ async def submit_job(job: AuthedJob, b: BackendsDep) -> SubmittedJob:
     responses={200: {"headers": _RETRY_AFTER}, **_errors(404)},
 )
 async def get_job(request: Request, job: AuthedJob) -> Response:
-    view = job_view(job, request.app.state.settings.public_base_url)
-    wait_s = retry_after_s(job)
-    headers = {"Retry-After": str(wait_s)} if wait_s is not None else None
-    # Serialised once here (FastAPI would validate the model a second time): the hot path.
-    return Response(view.model_dump_json(), media_type="application/json", headers=headers)
+    # Polls are normally answered by fastpath.JobStatusFastPath before they reach this route;
+    # both build the answer with the same function.
+    body, headers = status_answer(job, request.app.state.settings.public_base_url)
+    return Response(body, media_type="application/json", headers=headers)
 
 
 @router.get(
