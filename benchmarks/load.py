@@ -32,10 +32,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def start_api(env: dict[str, str], port: int, workers: int, loop: str, http: str,
-              log_path: Path) -> subprocess.Popen[bytes]:
+              log_path: Path, app_dir: str = "") -> subprocess.Popen[bytes]:
     argv = [sys.executable, "-m", "uvicorn", "services.api.app:make_app", "--factory",
             "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
             "--workers", str(workers), "--loop", loop, "--http", http]
+    if app_dir:  # first on sys.path (PYTHONPATH alone comes after the working directory)
+        argv += ["--app-dir", app_dir]
     proc = subprocess.Popen(argv, env=env, cwd=REPO, stdout=open(log_path, "ab"),  # noqa: SIM115
                             stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 60
@@ -161,7 +163,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
            "SPEAKUP_CREATE_RATE_PER_MINUTE": "100000000", "PYTHONPATH": str(REPO)}
     if args.pythonpath:
         env["PYTHONPATH"] = f"{args.pythonpath}:{REPO}"
-    api = start_api(env, port, args.workers, args.loop, args.http, work / "api.log")
+    api = start_api(env, port, args.workers, args.loop, args.http, work / "api.log",
+                    args.pythonpath)
     host, api_url = f"127.0.0.1:{port}", f"http://127.0.0.1:{port}"
     results: list[dict[str, Any]] = []
     try:

@@ -32,6 +32,7 @@ class LoadResult:
     errors: int = 0  # connection errors and 5xx
     missed: int = 0  # open loop: requests due within the run that could not even be sent
     server_cpu_s: float | None = None
+    server_cpu_split: list[float] = field(default_factory=list)  # share of each server process
 
     def summary(self) -> dict[str, object]:
         lat = np.asarray(self.latencies_ms) if self.latencies_ms else np.zeros(1)
@@ -48,6 +49,8 @@ class LoadResult:
         }
         if self.server_cpu_s is not None and done:
             out["server_cpu_us_per_request"] = round(self.server_cpu_s / done * 1e6, 1)
+        if self.server_cpu_split:
+            out["server_cpu_split"] = self.server_cpu_split
         return out
 
 
@@ -84,32 +87,45 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
 
 def process_cpu_s(pids: list[int]) -> float:
     """User + system CPU seconds of processes so far (from /proc)."""
+    return sum(per_process_cpu_s(pids))
+
+
+def per_process_cpu_s(pids: list[int]) -> list[float]:
     ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
+    found = []
     for pid in pids:
         try:
             fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
         except OSError:
+            found.append(0.0)
             continue
-        total += (int(fields[11]) + int(fields[12])) / ticks
-    return total
+        found.append((int(fields[11]) + int(fields[12])) / ticks)
+    return found
 
 
 async def run_load(host: str, port: int, make_request: MakeRequest, *, name: str,
                    duration_s: float, connections: int, rate_per_s: float | None = None,
-                   server_pids: list[int] | None = None, warmup_s: float = 2.0) -> LoadResult:
-    """Run `make_request(i)` requests for `warmup_s` (not recorded), then `duration_s`."""
+                   server_pids: list[int] | None = None, warmup_s: float = 2.0,
+                   open_interval_s: float = 0.002) -> LoadResult:
+    """Run `make_request(i)` requests for `warmup_s` (not recorded), then `duration_s`.
+
+    Connections open `open_interval_s` apart, as real clients arrive, not in one burst: with
+    several server processes on one listening socket, a burst lets whichever process wakes
+    first accept most connections (seen: 2 workers serving like 1), and keep-alive keeps that
+    imbalance for the whole run. `server_cpu_split` in the summary shows how the work spread.
+    """
     if warmup_s > 0:
         await run_load(host, port, make_request, name="warmup", duration_s=warmup_s,
                        connections=connections, rate_per_s=rate_per_s, warmup_s=0)
     result = LoadResult(name, duration_s)
     counter = itertools.count()
     sent = [0]
-    cpu_before = process_cpu_s(server_pids or [])
+    cpu_before = per_process_cpu_s(server_pids or [])
     t0 = time.perf_counter()
     end = t0 + duration_s
 
-    async def connection() -> None:
+    async def connection(k: int) -> None:
+        await asyncio.sleep(k * open_interval_s)
         reader, writer = await asyncio.open_connection(host, port)
         try:
             while True:
@@ -136,10 +152,13 @@ async def run_load(host: str, port: int, make_request: MakeRequest, *, name: str
         finally:
             writer.close()
 
-    await asyncio.gather(*(connection() for _ in range(connections)))
+    await asyncio.gather(*(connection(k) for k in range(connections)))
     result.duration_s = time.perf_counter() - t0
     if rate_per_s:
         result.missed = max(0, int(duration_s * rate_per_s) - sent[0])
     if server_pids:
-        result.server_cpu_s = process_cpu_s(server_pids) - cpu_before
+        used = [after - before for after, before in
+                zip(per_process_cpu_s(server_pids), cpu_before, strict=True)]
+        result.server_cpu_s = sum(used)
+        result.server_cpu_split = [round(u / max(sum(used), 1e-9), 2) for u in used]
     return result
