@@ -1,12 +1,12 @@
 """`GET /v1/jobs/{id}` — the polling hot path — answered in front of FastAPI's router.
 
 Clients poll this route about once a second per running job, so it is most of the api's traffic.
-Through FastAPI it costs ~870 µs of CPU per poll, of which the poll's own work (one Redis round
-trip, the view, JSON) is ~230 µs: the rest is routing, dependency solving and the exception
-middleware (benchmarks/results/load_experiments.md). This pure-ASGI layer answers the route
-itself with the same code (`status_answer`) and the same bodies; everything else, and anything
-unusual on this path (an id longer than the route admits), goes on to the full app, whose
-declaration of the route stays the one the OpenAPI document shows.
+Through FastAPI's router, dependency solving and exception middleware a poll cost ~490 µs of CPU;
+answered here, ~320 µs, and 2 workers went from ~2,900 to ~4,050 polls/s on 2 cores (A/B in one
+sitting: benchmarks/results/load_experiments.md). This pure-ASGI layer answers the route with the
+same code (`status_answer`) and the same bodies; everything else, and anything unusual on this
+path (an id longer than the route admits), goes on to the full app, whose declaration of the
+route stays the one the OpenAPI document shows.
 """
 
 from __future__ import annotations

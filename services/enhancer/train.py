@@ -126,6 +126,8 @@ def main(argv: list[str] | None = None) -> None:
         bundle = load_checkpoint(args.init_from, device)
         enhancer.load_state_dict(bundle["enhancer"])
         step, wall_s = bundle["step"], bundle.get("train_wall_s", 0.0)
+        # best.pt then only takes a checkpoint that beats the one we started from
+        best = bundle.get("metrics", {}).get("best_score", best)
         log.info("started from %s at step %d", args.init_from, step)
 
     t = config.train

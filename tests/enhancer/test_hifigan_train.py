@@ -183,6 +183,31 @@ def test_cli_trains_all_phases_and_resumes(tmp_path):
     assert copy.deepcopy(second["config"]) == first["config"]
 
 
+@pytest.mark.slow
+def test_cli_starts_from_a_shipped_bundle(tmp_path):
+    """--init-from: a serving bundle's weights and step, in a run dir that has no last.pt."""
+    from services.enhancer.checkpoint import export_for_serving
+
+    data, first_run, run = tmp_path / "data", tmp_path / "first", tmp_path / "run"
+    _fabricated_data(data)
+    common = ["--config", "tiny", "--data-dir", str(data), "--validate-every", "100",
+              "--log-every", "1", "--simulated-rirs", "1"]
+    train.main([*common, "--run-dir", str(first_run), "--steps", "2"])
+    export_for_serving(first_run / "last.pt", tmp_path / "shipped.pt")
+    shipped = load_checkpoint(tmp_path / "shipped.pt")
+    train.main([*common, "--run-dir", str(run), "--steps", "3",
+                "--init-from", str(tmp_path / "shipped.pt")])
+    resumed = load_checkpoint(run / "last.pt")
+    assert resumed["step"] == 3  # one step on from the bundle's 2
+    fresh = train.build_context(TINY, torch.device("cpu"), False)[1].state_dict()
+
+    def distance(state: dict[str, torch.Tensor]) -> float:
+        return sum(float((state[k] - v).abs().sum()) for k, v in shipped["enhancer"].items())
+
+    # trained on from the bundle (one small step away), not from a new initialisation
+    assert 0 < distance(resumed["enhancer"]) < 0.1 * distance(fresh)
+
+
 def test_export_keeps_only_what_serving_needs(tmp_path):
     from services.enhancer.checkpoint import export_for_serving
 
