@@ -35,6 +35,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1, help="TF intra-op threads (0: all)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--init-from",
+        default=None,
+        help="a shipped unet.keras to start from when the run dir has no latest.keras: its "
+        "weights and (from the card.json beside it) its step count, a fresh optimizer",
+    )
+    parser.add_argument(
         "--export-dir", default=None, help="calibrate + export a checkpoint there, then exit"
     )
     parser.add_argument("--checkpoint", default=None, help="for --export-dir (default best.keras)")
@@ -99,6 +105,17 @@ def high_band_lsd(reference: np.ndarray, estimate: np.ndarray) -> float:
     return float(np.mean(np.sqrt(np.mean(diff**2, axis=0))))
 
 
+def start_from(model, path: Path) -> None:
+    """Weights of a shipped checkpoint, and its step count so `--steps` stays the total."""
+    from services.upsampler.unet_engine import load_model
+
+    model.set_weights(load_model(path).get_weights())
+    card = path.with_name("card.json")
+    steps = json.loads(card.read_text()).get("steps_trained", 0) if card.is_file() else 0
+    model.optimizer.iterations.assign(int(steps))
+    print(f"started from {path} at step {steps}")
+
+
 def save_atomic(model, path: Path) -> None:
     tmp = path.with_name(path.stem + ".tmp.keras")
     model.save(tmp)
@@ -153,6 +170,8 @@ def main(argv: list[str] | None = None) -> None:
         else:
             model = build_unet(config)
             model.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
+            if args.init_from:
+                start_from(model, Path(args.init_from))
         optimizer = model.optimizer
         optimizer.learning_rate.assign(args.learning_rate)  # a resumed run may change it
 
