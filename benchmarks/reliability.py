@@ -155,8 +155,9 @@ def build(figures: Path = FIGURES) -> str:
     lines = ["# Reliability figures", "",
              "Every figure measured by tests/faults, tests/hostile, tests/security and tests/load "
              "on the real stack (redis-server, ministack S3, uvicorn, Celery worker processes; "
-             "127.0.0.1 only), on a 2-core machine shared with other work (load average 4–12). "
-             "Regenerate: see benchmarks/reliability.py.", "",
+             f"127.0.0.1 only), on a 2-core machine ({os.environ.get('SPEAKUP_FIGURES_NOTE', 'see the '
+             'closing note of the run for its load')}). Regenerate: see benchmarks/reliability.py.",
+             "",
              "| what was tried | how many | what happened |", "|---|---|---|"]
     for name, row in ROWS.items():
         path = figures / f"{name}.json"
@@ -169,7 +170,7 @@ def build(figures: Path = FIGURES) -> str:
             lines.append(f"| {name} | – | figure file lacks {exc}: rerun the test |")
             continue
         lines.append(f"| {tried} | {times} | {happened.replace('|', '/')} |")
-    for extra in ("load.md", "jobs.md", "stages.md"):
+    for extra in ("load_workers2.md", "load.md", "jobs.md", "stages.md"):
         if (RESULTS / extra).exists():
             lines += ["", (RESULTS / extra).read_text().strip()]
     return "\n".join(lines) + "\n"
