@@ -152,11 +152,12 @@ ROWS: dict[str, Callable[[F], Row]] = {
 
 
 def build(figures: Path = FIGURES) -> str:
+    note = os.environ.get("SPEAKUP_FIGURES_NOTE", "the load of the run: see its closing note")
     lines = ["# Reliability figures", "",
              "Every figure measured by tests/faults, tests/hostile, tests/security and tests/load "
              "on the real stack (redis-server, ministack S3, uvicorn, Celery worker processes; "
-             f"127.0.0.1 only), on a 2-core machine ({os.environ.get('SPEAKUP_FIGURES_NOTE', 'see the '
-             'closing note of the run for its load')}). Regenerate: see benchmarks/reliability.py.",
+             f"127.0.0.1 only), on a 2-core machine ({note}). Regenerate: see "
+             "benchmarks/reliability.py.",
              "",
              "| what was tried | how many | what happened |", "|---|---|---|"]
     for name, row in ROWS.items():
