@@ -161,8 +161,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
            "SPEAKUP_S3_ACCESS_KEY": "test", "SPEAKUP_S3_SECRET_KEY": "test",
            "SPEAKUP_SIGNING_SECRET": secrets.token_hex(24), "SPEAKUP_LOG_LEVEL": "WARNING",
            "SPEAKUP_CREATE_RATE_PER_MINUTE": "100000000", "PYTHONPATH": str(REPO)}
-    if args.pythonpath:
-        env["PYTHONPATH"] = f"{args.pythonpath}:{REPO}"
     api = start_api(env, port, args.workers, args.loop, args.http, work / "api.log",
                     args.pythonpath)
     host, api_url = f"127.0.0.1:{port}", f"http://127.0.0.1:{port}"

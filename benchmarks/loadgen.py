@@ -85,12 +85,8 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
         body += chunk[:-2]
 
 
-def process_cpu_s(pids: list[int]) -> float:
-    """User + system CPU seconds of processes so far (from /proc)."""
-    return sum(per_process_cpu_s(pids))
-
-
 def per_process_cpu_s(pids: list[int]) -> list[float]:
+    """User + system CPU seconds of each process so far (from /proc; 0 for one that is gone)."""
     ticks = os.sysconf("SC_CLK_TCK")
     found = []
     for pid in pids:

@@ -4,7 +4,7 @@ Clients poll this route about once a second per running job, so it is most of th
 Through FastAPI's router, dependency solving and exception middleware a poll cost ~490 µs of CPU;
 answered here, ~320 µs, and 2 workers went from ~2,900 to ~4,050 polls/s on 2 cores (A/B in one
 sitting: benchmarks/results/load_experiments.md). This pure-ASGI layer answers the route with the
-same code (`status_answer`) and the same bodies; everything else, and anything unusual on this
+same code (`views.status_answer`) and the same bodies; everything else, and anything unusual on this
 path (an id longer than the route admits), goes on to the full app, whose declaration of the
 route stays the one the OpenAPI document shows.
 """
@@ -20,8 +20,7 @@ from fastapi.security.utils import get_authorization_scheme_param
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.api.errors import NOT_FOUND, error_response, unavailable_response
-from services.api.views import job_view, retry_after_s
-from shared.jobs.model import Job
+from services.api.views import status_answer
 from shared.jobs.store import JobStore
 
 PREFIX = "/v1/jobs/"
@@ -44,13 +43,6 @@ def bearer_token(authorization: str | None) -> str:
     (as FastAPI's HTTPBearer(auto_error=False) reads it)."""
     scheme, token = get_authorization_scheme_param(authorization)
     return token if authorization and scheme.lower() == "bearer" and token else ""
-
-
-def status_answer(job: Job, public_base_url: str) -> tuple[bytes, dict[str, str]]:
-    """The body and headers of `GET /v1/jobs/{id}` for an authenticated job."""
-    wait_s = retry_after_s(job)
-    headers = {"Retry-After": str(wait_s)} if wait_s is not None else {}
-    return job_view(job, public_base_url).model_dump_json().encode(), headers
 
 
 class JobStatusFastPath:

@@ -67,3 +67,11 @@ def job_view(job: Job, public_base_url: str) -> JobView:
         timeline=[TimelineEntry(status=status, at=at) for status, at in job.timeline],
         attempts=job.attempts,
     )
+
+
+def status_answer(job: Job, public_base_url: str) -> tuple[bytes, dict[str, str]]:
+    """The body and headers of `GET /v1/jobs/{id}` for an authenticated job (the route and
+    fastpath.JobStatusFastPath both answer with this)."""
+    wait_s = retry_after_s(job)
+    headers = {"Retry-After": str(wait_s)} if wait_s is not None else {}
+    return job_view(job, public_base_url).model_dump_json().encode(), headers

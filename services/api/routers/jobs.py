@@ -23,10 +23,10 @@ from services.api.creation import (
 )
 from services.api.deps import AuthedJob, BackendsDep, client_id, run_io
 from services.api.errors import ApiError
-from services.api.fastpath import status_answer
 from services.api.schemas import CreatedJob, DownloadLink, ErrorBody, JobView, SubmittedJob
 from services.api.tokens import IDEMPOTENCY_KEY_PATTERN, valid_idempotency_key
 from services.api.uploads import parse_multipart
+from services.api.views import status_answer
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
