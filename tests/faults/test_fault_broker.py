@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import time
 from collections import Counter
 
@@ -92,6 +93,16 @@ def test_visibility_timeout_redelivery_runs_twice_but_never_backwards(tmp_path, 
         job = create_job(client, wav_bytes(1.0), {"webhook_url": receiver.url})
         wait_until(lambda: store.get(job["id"]).status == JobStatus.ENHANCING, 60, "enhancing")
         started = time.monotonic()
+        # The first worker stops consuming (its running task goes on), so the redelivered
+        # message can only go to the second one. Without this, 2 of ~10 runs never saw the
+        # second delivery start; the likeliest reading is that the busy worker took its own
+        # message back and queued it behind the running task. Should it still fail, the
+        # failure below says where the message was.
+        app = _celery(fs.running.env)
+        replies = app.control.cancel_consumer(
+            QUEUE_ENHANCE, destination=[f"enhancer-d1@{socket.gethostname()}"], reply=True,
+            timeout=10)
+        assert replies, "the first enhancer did not answer cancel_consumer"
         fs.add_worker("enhancer", "enhancer-d2", slow_storage=False,
                       env={"SPEAKUP_S3_ENDPOINT_URL": fast.url})
         # Once the message is older than the visibility timeout, any consumer's periodic scan
@@ -102,12 +113,19 @@ def test_visibility_timeout_redelivery_runs_twice_but_never_backwards(tmp_path, 
         def redelivered() -> bool:
             # repeat the scan until the second consumer has picked the message up: on a loaded
             # machine one scan can come before the message is old enough, or the pick-up is slow
-            with _celery(fs.running.env).connection() as connection:
+            with app.connection() as connection:
                 connection.default_channel.qos.restore_visible(num=100, interval=1)
             time.sleep(1.0)
             return store.get(job["id"]).attempts.get("enhance") == 2
 
-        wait_until(redelivered, 40, "second delivery running")
+        try:
+            wait_until(redelivered, 40, "second delivery running")
+        except TimeoutError as exc:  # say where the message is, for whoever reads the failure
+            r = store.redis
+            raise AssertionError(
+                f"{exc}; queue {r.llen(QUEUE_ENHANCE)}, unacked {r.hlen('unacked')}, "
+                f"mutex {r.exists('unacked_mutex')}, attempts {store.get(job['id']).attempts}"
+            ) from exc
         # both run at once: the first run's three slow requests all come after its claim
         assert time.monotonic() - started < 3 * SLOW_DELAY_S - 5
         seen = _watch(store, job["id"], 180)
