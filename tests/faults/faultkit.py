@@ -243,8 +243,9 @@ class FaultStack:
 
     def add_worker(self, kind: str, name: str, *, slow_storage: bool = True,
                    ready_timeout_s: float = 120.0, env: dict[str, str] | None = None,
-                   concurrency: int = 1) -> int:
-        """Start a Celery worker and wait until it consumes; returns its pid."""
+                   concurrency: int = 1, queues: str | None = None) -> int:
+        """Start a Celery worker and wait until it consumes; returns its pid. `queues` replaces
+        the kind's queue (e.g. a standby worker consuming nothing useful until told to)."""
         stack = self.running.stack
         saved = dict(stack.env)
         heartbeat = self.workdir / "hb" / f"{name}.alive"
@@ -256,7 +257,8 @@ class FaultStack:
         stack.env.update(env or {})
         try:
             proc = stack.start_worker(kind, name=name, concurrency=concurrency,
-                                      extra=["-n", f"{name}@%h"])
+                                      extra=["-n", f"{name}@%h",
+                                             *(["-Q", queues] if queues else [])])
         finally:
             stack.env.clear()
             stack.env.update(saved)
