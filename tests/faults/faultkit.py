@@ -116,17 +116,19 @@ class WebhookReceiver:
 class DelayProxy:
     """TCP proxy 127.0.0.1:port → upstream that holds each new request for `delay_s`.
 
-    A request is 'new' when client bytes arrive after the client side was quiet for a while, so
-    every S3 call through it costs `delay_s` more: a stage on a 1 s file then runs for seconds,
-    long enough to be killed in the middle, without any test hook in the product. The upstream
-    connection is opened after the hold and again whenever the server closed an idle keep-alive
-    connection meanwhile, so holds longer than the server's idle timeout work too.
+    A request is 'new' when it opens a connection or when client bytes arrive after the server
+    has answered on it (HTTP/1.1 without pipelining: a client sends its next request only once
+    the last answer is in), so every S3 call through it costs `delay_s` more, however quickly
+    the client follows one call with the next: a stage on a 1 s file then runs for seconds,
+    long enough to be killed in the middle, without any test hook in the product. (An
+    `Expect: 100-continue` upload is held twice: its body follows an interim answer.) The
+    upstream connection is opened after the hold and again whenever the server closed an idle
+    keep-alive connection meanwhile, so holds longer than the server's idle timeout work too.
     """
 
-    def __init__(self, upstream_port: int, delay_s: float, quiet_s: float = 0.05) -> None:
+    def __init__(self, upstream_port: int, delay_s: float) -> None:
         self.upstream_port = upstream_port
         self.delay_s = delay_s
-        self.quiet_s = quiet_s
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = int(self._listener.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}"
@@ -144,20 +146,23 @@ class DelayProxy:
     def _serve(self, client: socket.socket) -> None:
         upstream: socket.socket | None = None
         upstream_gone = threading.Event()
-        last = 0.0
+        answered = threading.Event()  # the server sent bytes since the client last did
+        new_request = True
         try:
             while not self._closed.is_set():
                 data = client.recv(65536)
                 if not data:
                     break
-                if time.monotonic() - last > self.quiet_s:
+                if new_request or answered.is_set():
+                    answered.clear()
                     time.sleep(self.delay_s)
-                last = time.monotonic()
+                new_request = False
                 if upstream is None or upstream_gone.is_set():
                     upstream = socket.create_connection(("127.0.0.1", self.upstream_port), 5)
                     upstream.settimeout(None)
                     upstream_gone = threading.Event()
-                    threading.Thread(target=self._back, args=(upstream, client, upstream_gone),
+                    threading.Thread(target=self._back,
+                                     args=(upstream, client, upstream_gone, answered),
                                      daemon=True).start()
                 upstream.sendall(data)
         except OSError:
@@ -168,11 +173,13 @@ class DelayProxy:
                     _close(sock)
 
     @staticmethod
-    def _back(upstream: socket.socket, client: socket.socket, gone: threading.Event) -> None:
+    def _back(upstream: socket.socket, client: socket.socket, gone: threading.Event,
+              answered: threading.Event) -> None:
         """Answers back to the client; the client connection outlives a closed upstream."""
         try:
             while data := upstream.recv(65536):
                 client.sendall(data)
+                answered.set()
         except OSError:
             pass
         finally:

@@ -38,9 +38,9 @@ ORDER = ["queued", "enhancing", "upsampling", "succeeded"]
 VISIBILITY_TIMEOUT_S = 40
 SHORT_LIMITS = {"broker_visibility_timeout_s": VISIBILITY_TIMEOUT_S, "max_duration_s": 5,
                 "task_soft_time_limit_base_s": 5, "task_time_limit_per_audio_s": 0.5}
-# per storage request of the first run: its enhance stage (at least 2 held requests: the
-# download's GET may follow its HEAD too closely to count as new) far outlives the timeout;
-# the second run's requests are quick, so it overtakes the first
+# per storage request of the first run: its download alone is two held requests (HEAD, GET),
+# so the first run is still inside its stage well past the timeout; the second run's requests
+# are quick, so it overtakes the first
 SLOW_DELAY_S = 40.0
 FAST_DELAY_S = 3.0
 STANDBY_QUEUE = "speakup.standby"  # a queue nothing is sent to
