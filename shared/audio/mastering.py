@@ -207,7 +207,9 @@ def _stream_pass(
     writer: sf.SoundFile | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> tuple[float, float]:
-    """One pass over the file: gain, limit, (write); returns (integrated LUFS, true peak dBTP)."""
+    """One pass over the file: gain, limit, (write); returns (integrated LUFS, true peak dBTP).
+    Only the writing pass measures the true peak (4× oversampling of every block): the measuring
+    passes return NaN for it, since aiming the gain needs the loudness alone."""
     info = sf.info(str(src))
     meter = StreamingLoudness(info.samplerate)
     peak, done, state = 0.0, 0, [1.0]
@@ -218,13 +220,15 @@ def _stream_pass(
                 x = limit_true_peak(x, info.samplerate, state=state)
             x = np.clip(x, -1.0, 1.0)
             meter.feed(x)
-            if len(x) > 8:
-                peak = max(peak, float(np.max(np.abs(oversample(x)))))
             if writer is not None:
+                if len(x) > 8:
+                    peak = max(peak, float(np.max(np.abs(oversample(x)))))
                 writer.write(x.astype(np.float32))
             done += len(x)
             if progress is not None:
                 progress(done / max(info.frames, 1))
+    if writer is None:
+        return meter.integrated_lufs(), float("nan")
     return meter.integrated_lufs(), float(20 * np.log10(max(peak, 1e-12)))
 
 
