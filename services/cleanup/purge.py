@@ -14,6 +14,7 @@ from shared.jobs.model import JobStatus
 from shared.jobs.store import JobStore
 from shared.logging import log_event
 from shared.runtime import job_prefix
+from shared.storage.base import ObjectMissing, Storage
 
 log = logging.getLogger("speakup.cleanup")
 
@@ -32,7 +33,8 @@ def purge_due(store: JobStore, storage: Any, *, now: float, batch_size: int,
     return min(len(due), batch_size), len(due) > batch_size
 
 
-def audit_orphans(store: JobStore, storage: Any, *, now: float, min_age_s: float) -> list[str]:
+def audit_orphans(store: JobStore, storage: Storage, *, now: float, min_age_s: float
+                  ) -> list[str]:
     """Objects under jobs/ whose job is unknown or already purged: delete them (nightly).
 
     `min_age_s` spares prefixes that a job being created right now is writing.
@@ -58,11 +60,10 @@ def audit_orphans(store: JobStore, storage: Any, *, now: float, min_age_s: float
     return orphans
 
 
-def _old_enough(storage: Any, job_id: str, now: float, min_age_s: float) -> bool:
-    modified = getattr(storage, "last_modified", None)
-    if modified is None:
-        return True
+def _old_enough(storage: Storage, job_id: str, now: float, min_age_s: float) -> bool:
+    """The multipart route stores a job's input before it creates the job: a prefix whose input
+    is younger than `min_age_s` may belong to a job being created right now."""
     try:
-        return now - float(modified(job_prefix(job_id) + "input")) > min_age_s
-    except Exception:  # noqa: BLE001 - no timestamp: treat as old
+        return now - storage.modified_at(job_prefix(job_id) + "input") > min_age_s
+    except ObjectMissing:  # no input (a straggler of a stage): nothing is being created there
         return True

@@ -102,6 +102,11 @@ class Storage(Protocol):
         """Size in bytes; raises `ObjectMissing`."""
         ...
 
+    def modified_at(self, key: str) -> float:
+        """When the object was last written, in seconds since the epoch (the server's clock);
+        raises `ObjectMissing`."""
+        ...
+
     def list_prefix(self, prefix: str) -> list[tuple[str, int]]:
         """``(key, size)`` of every object whose key starts with ``prefix``, sorted by key."""
         ...

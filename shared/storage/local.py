@@ -186,6 +186,12 @@ class LocalStorage:
         except FileNotFoundError as exc:
             raise ObjectMissing(key) from exc
 
+    def modified_at(self, key: str) -> float:
+        try:
+            return self._path(key).stat().st_mtime
+        except FileNotFoundError as exc:
+            raise ObjectMissing(key) from exc
+
     def list_prefix(self, prefix: str) -> list[tuple[str, int]]:
         validate_prefix(prefix)
         # Start the walk at the deepest folder the prefix names, as S3 matches plain prefixes.

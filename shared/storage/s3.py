@@ -205,6 +205,9 @@ class S3Storage:
     def size(self, key: str) -> int:
         return int(self._head(key)["ContentLength"])
 
+    def modified_at(self, key: str) -> float:
+        return float(self._head(key)["LastModified"].timestamp())
+
     def list_prefix(self, prefix: str) -> list[tuple[str, int]]:
         validate_prefix(prefix)
         found: list[tuple[str, int]] = []

@@ -105,14 +105,18 @@ def test_object_round_trip(storage: LocalStorage, tmp_path: Path) -> None:
     assert isinstance(storage, Storage)
     src = tmp_path / "src.bin"
     src.write_bytes(bytes(range(256)) * 4096)  # 1 MiB, several copy chunks
+    before = time.time()
     storage.put_file("jobs/a/input", src, "audio/mp4")
     storage.put_bytes("jobs/a/enhanced.wav", b"RIFF1234", "audio/wav")
     storage.put_bytes("jobs/ab/input", b"other job", "audio/wav")
     assert storage.exists("jobs/a/input") and not storage.exists("jobs/a/nothing")
     assert storage.size("jobs/a/input") == 1 << 20
     assert storage.content_type_of("jobs/a/input") == "audio/mp4"
+    assert before - 1.0 <= storage.modified_at("jobs/a/input") <= time.time() + 1.0
     with pytest.raises(ObjectMissing):
         storage.size("jobs/a/nothing")
+    with pytest.raises(ObjectMissing):
+        storage.modified_at("jobs/a/nothing")
 
     dst = tmp_path / "dst.bin"
     storage.download_file("jobs/a/input", dst)

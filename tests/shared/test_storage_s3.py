@@ -87,13 +87,18 @@ def test_forged_post_signature_is_refused(storage: S3Storage) -> None:
 def test_object_round_trip(storage: S3Storage, tmp_path: Path) -> None:
     src = tmp_path / "in.bin"
     src.write_bytes(bytes(range(256)) * 8192)  # 2 MiB
+    before = time.time()
     storage.put_file("jobs/j1/input", src, "audio/mp4")
     storage.put_bytes("jobs/j1/enhanced.wav", b"RIFF....", "audio/wav")
     storage.put_bytes("jobs/j10/input", b"another job", "audio/wav")
     assert storage.exists("jobs/j1/input") and not storage.exists("jobs/j1/output.wav")
     assert storage.size("jobs/j1/input") == 2 << 20
+    # S3 dates have whole seconds; the server shares this machine's clock
+    assert before - 1.0 <= storage.modified_at("jobs/j1/input") <= time.time() + 1.0
     with pytest.raises(ObjectMissing):
         storage.size("jobs/j1/output.wav")
+    with pytest.raises(ObjectMissing):
+        storage.modified_at("jobs/j1/output.wav")
     head = storage.client.head_object(Bucket=storage.bucket, Key="jobs/j1/input")
     assert head["ContentType"] == "audio/mp4"
     dst = tmp_path / "out.bin"
