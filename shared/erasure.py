@@ -15,12 +15,13 @@ from shared.jobs.model import BEFORE_SUCCESS, JobStatus
 from shared.jobs.store import JobStore
 from shared.logging import log_event
 from shared.runtime import job_prefix
+from shared.storage.base import Storage
 
 log = logging.getLogger("speakup.erasure")
 
 
 def purge_job(
-    store: JobStore, storage: Any, job_id: str, reason: str, *,
+    store: JobStore, storage: Storage, job_id: str, reason: str, *,
     tombstone_ttl_s: int = 7 * 24 * 3600, now: float | None = None,
 ) -> dict[str, Any] | None:
     """Erase every object of the job, record a verified deletion receipt, end its status.

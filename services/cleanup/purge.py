@@ -7,7 +7,6 @@ Pure functions over a JobStore and a Storage; the Celery tasks call them. Erasin
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from shared.erasure import purge_job
 from shared.jobs.model import JobStatus
@@ -19,7 +18,7 @@ from shared.storage.base import ObjectMissing, Storage
 log = logging.getLogger("speakup.cleanup")
 
 
-def purge_due(store: JobStore, storage: Any, *, now: float, batch_size: int,
+def purge_due(store: JobStore, storage: Storage, *, now: float, batch_size: int,
               tombstone_ttl_s: int) -> tuple[int, bool]:
     """Purge up to `batch_size` jobs whose deadline passed; returns (purged, more_due)."""
     due = store.due(now, batch_size + 1)
