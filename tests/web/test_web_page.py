@@ -190,6 +190,11 @@ def test_webm_on_a_phone_with_the_keyboard_and_erasure_after_grace(browser, stac
                                         device_scale_factor=2, is_mobile=True, has_touch=True)
     throttle_upload(context, page, 40_000)
     assert no_horizontal_scroll(page)
+    # Playwright subscribes to file choosers fire-and-forget when a page's first listener is
+    # added (ChannelOwner._update_subscription); added inside expect_file_chooser, it races the
+    # key press below (a fresh-clone run lost that race: the chooser opened uncaught). Added
+    # now, the round trips of the Tab loop lie between the subscription and the key press.
+    page.on("filechooser", lambda _chooser: None)
     # keyboard only: Tab to the file chooser, open it with Space
     for _ in range(6):
         page.keyboard.press("Tab")
