@@ -23,6 +23,7 @@ from scipy.interpolate import CubicSpline
 
 from evaluation.metrics import log_spectral_distance, snr_db
 from services.upsampler import data, engines
+from services.upsampler.inference import RAW_GAINS
 
 RATE_HZ = 48000
 HIGH_BAND_HZ = (8000.0, 24000.0)
@@ -49,7 +50,7 @@ def build_engines(checkpoint: str | None) -> dict[str, Callable[[np.ndarray], np
     for name, engine in chosen.items():
         table[name] = lambda audio, e=engine: e.upsample(audio, data.LOW_RATE_HZ, RATE_HZ)
     unet = chosen.get("unet")
-    if unet is not None and (unet.high_band_gain, unet.low_band_gain) != (1.0, 1.0):
+    if unet is not None and unet.band_gains != RAW_GAINS:
         from services.upsampler.inference import upsample
 
         # the network's raw output too, to show what the calibrated gains trade away
@@ -155,7 +156,7 @@ def markdown(result: dict) -> str:
         for engine, per_filter in summary.items():
             m = per_filter[filter_name]
             snr = "∞" if m["snr_db"] is None else f"{m['snr_db']:.2f}"
-            d_snr = "" if m["snr_db"] is None else f"{m['snr_db'] - base['snr_db']:+.2f}"
+            d_snr = "" if m["snr_db"] is None else f"{m['snr_db'] - base['snr_db']:+.3f}"
             lines.append(
                 f"| {filter_name} | {engine} | {m['lsd_db']:.2f} | {m['lsd_high_db']:.2f} | {snr} "
                 f"| {m['lsd_db'] - base['lsd_db']:+.2f} | {d_snr} "
@@ -175,6 +176,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out-dir", default=str(REPO_ROOT / "benchmarks" / "results"))
     parser.add_argument("--name", default="sr_results")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--card",
+        default=None,
+        help="a model card (card.json) to record the summary in: the `auto` engine choice reads it",
+    )
     args = parser.parse_args(argv)
     import tensorflow as tf
 
@@ -190,7 +196,22 @@ def main(argv: list[str] | None = None) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{args.name}.json").write_text(json.dumps(result, indent=1))
     (out_dir / f"{args.name}.md").write_text(markdown(result))
+    if args.card:
+        record_in_card(Path(args.card), result, f"python -m evaluation.sr --threads {args.threads}")
     print(markdown(result))
+
+
+def record_in_card(card_path: Path, result: dict, command: str) -> None:
+    card = json.loads(card_path.read_text())
+    card["evaluation"] = {
+        "set": f"held-out speakers, {len(result['files'])} full-band files x 4 input filters",
+        "command": command,
+        "rtf": result["rtf"],
+        "machine": result["machine"],
+        "threads": result["threads"],
+        "summary": result["summary"],
+    }
+    card_path.write_text(json.dumps(card, indent=1))
 
 
 if __name__ == "__main__":

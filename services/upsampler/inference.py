@@ -16,6 +16,12 @@ from services.upsampler.engines import ResampleEngine, fit_length, output_length
 
 MODEL_RATE_HZ = 48000
 INPUT_RATE_HZ = 16000
+# The residual's bands for calibrated gains: below ≈ 6 kHz (soxr round trip through 12 kHz),
+# ≈ 6–8 kHz (through 16 kHz: the input's roll-off, which the network can restore in phase),
+# above 8 kHz (the invented band).
+BAND_SPLIT_RATES_HZ = (12000, 16000)
+BAND_NAMES = ("below 6 kHz", "6-8 kHz", "above 8 kHz")
+RAW_GAINS = (1.0, 1.0, 1.0)
 
 
 def _length_multiple(model) -> int:
@@ -91,14 +97,13 @@ def upsample(
     target_rate_hz: int = 48000,
     chunk_s: float = 4.0,
     overlap_s: float = 0.25,
-    high_band_gain: float = 1.0,
-    low_band_gain: float = 1.0,
+    band_gains: tuple[float, ...] = RAW_GAINS,
 ) -> np.ndarray:
     """audio_16k: [n] float32 at 16 kHz → [round(n × target / 16000)] float32.
 
     48 kHz is the model's own rate; any other target (44.1 kHz) resamples the 48 kHz result
-    with soxr VHQ. `high_band_gain` scales the part of the predicted residual above 8 kHz (see
-    `scale_high_band`), `low_band_gain` the part below; 1.0 is the network's raw output.
+    with soxr VHQ. `band_gains` scale the predicted residual's bands (see `apply_band_gains`);
+    all 1.0 is the network's raw output.
     """
     audio_16k = np.asarray(audio_16k, dtype=np.float32).reshape(-1)
     n_out = output_length(len(audio_16k), INPUT_RATE_HZ, target_rate_hz)
@@ -106,34 +111,47 @@ def upsample(
         return np.zeros(n_out, dtype=np.float32)
     interpolated = ResampleEngine().upsample(audio_16k, INPUT_RATE_HZ, MODEL_RATE_HZ)
     out_48k = upsample_48k(model, interpolated, chunk_s=chunk_s, overlap_s=overlap_s)
-    if high_band_gain != 1.0 or low_band_gain != 1.0:
-        out_48k = scale_high_band(interpolated, out_48k, high_band_gain, low_band_gain)
+    if tuple(band_gains) != RAW_GAINS:
+        out_48k = apply_band_gains(interpolated, out_48k, band_gains)
     if target_rate_hz != MODEL_RATE_HZ:
         out_48k = soxr.resample(out_48k, MODEL_RATE_HZ, target_rate_hz, quality="VHQ")
     return fit_length(np.asarray(out_48k, dtype=np.float32), n_out)
 
 
-def split_residual(interpolated: np.ndarray, output: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The predicted residual split at 8 kHz by a soxr round trip through 16 kHz: (low, high)."""
-    residual = output - interpolated
-    low = soxr.resample(
-        soxr.resample(residual, MODEL_RATE_HZ, INPUT_RATE_HZ, quality="VHQ"),
-        INPUT_RATE_HZ,
-        MODEL_RATE_HZ,
-        quality="VHQ",
-    )
-    low = fit_length(np.asarray(low, dtype=np.float32), len(residual))
-    return low, residual - low
+def _lowpass_via(signal: np.ndarray, rate_hz: int) -> np.ndarray:
+    """`signal` (48 kHz) band-limited by a soxr VHQ round trip through `rate_hz`."""
+    down = soxr.resample(signal, MODEL_RATE_HZ, rate_hz, quality="VHQ")
+    back = soxr.resample(down, rate_hz, MODEL_RATE_HZ, quality="VHQ")
+    return fit_length(np.asarray(back, dtype=np.float32), len(signal))
 
 
-def scale_high_band(
-    interpolated: np.ndarray, output: np.ndarray, gain: float, low_gain: float = 1.0
+def split_residual(interpolated: np.ndarray, output: np.ndarray) -> list[np.ndarray]:
+    """The predicted residual (output − interpolated) in the bands of `BAND_NAMES`, split by soxr
+    round trips through each rate of `BAND_SPLIT_RATES_HZ`; the bands sum to the residual."""
+    residual = np.asarray(output - interpolated, dtype=np.float32)
+    bands, below = [], np.zeros_like(residual)
+    for rate_hz in BAND_SPLIT_RATES_HZ:
+        lowpassed = _lowpass_via(residual, rate_hz)
+        bands.append(lowpassed - below)
+        below = lowpassed
+    bands.append(residual - below)
+    return bands
+
+
+def apply_band_gains(
+    interpolated: np.ndarray, output: np.ndarray, gains: tuple[float, ...]
 ) -> np.ndarray:
-    """interpolated + low_gain · low(residual) + gain · high(residual), split at 8 kHz.
+    """interpolated + Σ gain_b · band_b(residual), bands as in `split_residual`.
 
     Invented high-band content has unpredictable phase: at full level it lowers waveform SNR
-    while improving the spectrum. The gains are calibrated on validation files (train.py) so
-    SNR stays at or above plain resampling.
+    while improving the spectrum, and the network's correction of the lower bands helps or
+    hurts depending on how the input was band-limited. The gains are calibrated on validation
+    files (train.py `calibrate_band_gains`) and shipped in the model card.
     """
-    low, high = split_residual(interpolated, output)
-    return interpolated + np.float32(low_gain) * low + np.float32(gain) * high
+    bands = split_residual(interpolated, output)
+    if len(gains) != len(bands):
+        raise ValueError(f"need {len(bands)} band gains ({', '.join(BAND_NAMES)}), got {gains}")
+    out = np.array(interpolated, dtype=np.float32, copy=True)
+    for gain, band in zip(gains, bands, strict=True):
+        out += np.float32(gain) * band
+    return out

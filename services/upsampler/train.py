@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import os
 import time
@@ -29,6 +30,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--crop-length", type=int, default=12288, help="samples at 48 kHz")
     parser.add_argument("--learning-rate", type=float, default=5e-4)
     parser.add_argument("--spectral-weight", type=float, default=0.002)
+    parser.add_argument(
+        "--waveform-band",
+        choices=("low", "full"),
+        default="low",
+        help="band of the waveform L2 term: 'low' (0–8 kHz, the band above judged by its log "
+        "spectrum only) or 'full' (the recipe of the step-2450 checkpoint)",
+    )
+    parser.add_argument(
+        "--transition-weight",
+        type=float,
+        default=1.0,
+        help="weight of the 6–8 kHz bins in the low-band waveform term (see per_example_loss)",
+    )
     parser.add_argument("--variants-per-type", type=int, default=3)
     parser.add_argument("--checkpoint-every-s", type=float, default=240.0)
     parser.add_argument("--log-every", type=int, default=25)
@@ -45,7 +59,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--checkpoint", default=None, help="for --export-dir (default best.keras)")
     parser.add_argument(
-        "--snr-tolerance-db", type=float, default=0.0, help="export: SNR loss allowed per filter"
+        "--max-filter-loss-db",
+        type=float,
+        default=0.0,
+        help="export: SNR loss allowed on any one filter type (the mean over types may not fall)",
     )
     return parser.parse_args(argv)
 
@@ -61,15 +78,40 @@ def log_spectrum(audio, tf):
     return tf.math.log(tf.abs(stft) ** 2 + 1e-5) / np.log(10.0)
 
 
-def per_example_loss(target, estimate, spectral_weight: float, tf):
+def per_example_loss(
+    target,
+    estimate,
+    spectral_weight: float,
+    tf,
+    waveform_band: str = "low",
+    transition_weight: float = 1.0,
+):
     """Normalised waveform L2 (≈ 1/SNR, gain-invariant) + L1 of log spectra above 8 kHz.
 
-    The L2 term alone keeps SNR honest but under-predicts unpredictable high-band energy; the
-    small log-spectral term pulls that energy up (the LSD metric) without dominating.
+    `waveform_band="full"`: the L2 term covers the whole band. It keeps SNR honest but drives the
+    invented band towards silence, as its phase is mostly unpredictable, so LSD barely moves.
+    `"low"`: the L2 term covers only 0–8 kHz (Parseval over the rfft bins there), where the
+    input's own content can be restored in phase (filter roll-off, aliasing); the band above is
+    judged by its log spectrum alone, and its level in the shipped engine is set afterwards by
+    `calibrate_band_gains` so that SNR does not fall. `transition_weight` multiplies the 6–8 kHz
+    bins of the low-band term: the roll-off the network must first recognise (which filter made
+    the input) before it may restore it, a small share of the error energy otherwise.
     """
     target, estimate = target[..., 0], estimate[..., 0]
     energy = tf.reduce_sum(target**2, axis=-1) + 1e-8
-    nmse = tf.reduce_sum((target - estimate) ** 2, axis=-1) / energy
+    if waveform_band == "full":
+        nmse = tf.reduce_sum((target - estimate) ** 2, axis=-1) / energy
+    elif waveform_band == "low":
+        length = tf.shape(target)[-1]
+        error = tf.signal.rfft(target - estimate)[:, : length // 6]  # bins below 8 kHz
+        power = tf.abs(error) ** 2
+        if transition_weight != 1.0:
+            weights = tf.where(tf.range(length // 6) >= length // 8, transition_weight, 1.0)
+            power = power * weights[None, :]
+        error_energy = 2.0 * tf.reduce_sum(power, axis=-1)
+        nmse = error_energy / tf.cast(length, tf.float32) / energy
+    else:
+        raise ValueError(f"waveform_band must be 'full' or 'low', not {waveform_band!r}")
     if spectral_weight <= 0:
         return nmse
     scale = tf.sqrt(energy / tf.cast(tf.shape(target)[-1], tf.float32))[:, None]
@@ -183,7 +225,14 @@ def main(argv: list[str] | None = None) -> None:
     def replica_step(inputs, target):
         with tf.GradientTape() as tape:
             estimate = model(inputs, training=True)
-            losses = per_example_loss(target, estimate, args.spectral_weight, tf)
+            losses = per_example_loss(
+                target,
+                estimate,
+                args.spectral_weight,
+                tf,
+                args.waveform_band,
+                args.transition_weight,
+            )
             loss = tf.nn.compute_average_loss(losses, global_batch_size=global_batch)
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
@@ -244,66 +293,89 @@ def main(argv: list[str] | None = None) -> None:
     checkpoint()
 
 
-# (low-band gain, high-band gain) pairs tried on the residual
-GAINS = tuple((low, high) for low in (0.0, 1.0) for high in (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0))
+# residual gains tried per band (inference.BAND_NAMES: below 6 kHz, 6–8 kHz, above 8 kHz)
+BAND_GAIN_GRID = (
+    (0.0, 1.0),
+    (0.0, 0.5, 1.0, 1.5),
+    (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0),
+)
+GAINS = tuple(itertools.product(*BAND_GAIN_GRID))
 
 
 def calibrate_band_gains(
-    model, val_files: list[Path], snr_tolerance_db: float = 0.0
-) -> tuple[tuple[float, float], dict]:
-    """The (low, high) residual gains of lowest mean LSD whose validation SNR stays ≥
-    resample's for every filter type.
+    model, val_files: list[Path], max_filter_loss_db: float = 0.0
+) -> tuple[tuple[float, ...], dict]:
+    """The residual band gains of lowest mean LSD whose validation SNR, averaged over the
+    evaluation filter types, is at least resample's, and no filter type's falls by more than
+    `max_filter_loss_db`.
 
-    Runs on the training speakers' validation files only, never on evaluation speakers.
+    Runs on the training speakers' validation files only, never on evaluation speakers. Returns
+    the gains and a table filter → gains ("g1,g2,g3") → [mean LSD dB, mean SNR dB].
     """
     from evaluation.metrics import log_spectral_distance, snr_db
     from services.upsampler import data
     from services.upsampler.inference import split_residual, upsample_48k
 
-    scores: dict[str, dict[float, list[tuple[float, float]]]] = {}
+    scores: dict[str, dict[object, list[tuple[float, float]]]] = {}
     for path in val_files:
         target = data.read_full_band(path)
         target = target[: len(target) - len(target) % 3]
         for name, params in data.EVAL_FILTERS.items():
             base = data.interpolate_to_48k(data.degrade_to_16k(target, params))
-            out = upsample_48k(model, base)
+            bands = split_residual(base, upsample_48k(model, base))
             per_gain = scores.setdefault(name, {})
             per_gain.setdefault("resample", []).append(
                 (log_spectral_distance(target, base, 48000), snr_db(target, base))
             )
-            low, high = split_residual(base, out)
-            for gain in GAINS:
-                est = base + np.float32(gain[0]) * low + np.float32(gain[1]) * high
-                per_gain.setdefault(gain, []).append(
+            for gains in GAINS:
+                est = base + sum(np.float32(g) * b for g, b in zip(gains, bands, strict=True))
+                per_gain.setdefault(gains, []).append(
                     (log_spectral_distance(target, est, 48000), snr_db(target, est))
                 )
-    table = {
-        name: {
-            g if isinstance(g, str) else f"{g[0]},{g[1]}": np.mean(v, axis=0).round(3).tolist()
-            for g, v in per_gain.items()
-        }
+    means = {
+        name: {g: np.mean(v, axis=0) for g, v in per_gain.items()}
         for name, per_gain in scores.items()
     }
+    table = {
+        name: {
+            g if isinstance(g, str) else ",".join(f"{x:g}" for x in g): m.round(3).tolist()
+            for g, m in per_filter.items()
+        }
+        for name, per_filter in means.items()
+    }
 
-    def worst_snr_margin_db(g: tuple[float, float]) -> float:
-        return min(
-            np.mean(p[g], axis=0)[1] - np.mean(p["resample"], axis=0)[1] for p in scores.values()
-        )
+    return choose_band_gains(means, max_filter_loss_db), table
 
-    def mean_lsd_db(g: tuple[float, float]) -> float:
-        return float(np.mean([np.mean(p[g], axis=0)[0] for p in scores.values()]))
 
-    ok = [g for g in GAINS if worst_snr_margin_db(g) >= -snr_tolerance_db]
-    # where no gain keeps SNR, take the one that costs the least SNR (and say so in the card)
-    best = min(ok, key=mean_lsd_db) if ok else max(GAINS, key=worst_snr_margin_db)
-    return best, table
+def choose_band_gains(
+    means: dict[str, dict], max_filter_loss_db: float = 0.0
+) -> tuple[float, ...]:
+    """means: filter → {"resample" or gains tuple → (mean LSD dB, mean SNR dB)}. The gains of
+    lowest LSD (averaged over filters) whose SNR margin over resample, averaged over filters, is
+    ≥ 0 and on no filter below −max_filter_loss_db; all-zero gains (resampling) always qualify.
+    """
+
+    def snr_margins_db(g: tuple[float, ...]) -> list[float]:
+        return [float(m[g][1] - m["resample"][1]) for m in means.values()]
+
+    def mean_lsd_db(g: tuple[float, ...]) -> float:
+        return float(np.mean([m[g][0] for m in means.values()]))
+
+    candidates = [g for g in next(iter(means.values())) if g != "resample"]
+    ok = [
+        g
+        for g in candidates
+        if np.mean(snr_margins_db(g)) >= 0 and min(snr_margins_db(g)) >= -max_filter_loss_db
+    ]
+    zero = tuple(0.0 for _ in candidates[0])
+    return min(ok, key=mean_lsd_db) if ok else zero
 
 
 def export(args: argparse.Namespace) -> None:
-    """Copy a checkpoint to `--export-dir` as unet.keras with card.json (config, data, cost,
-    training steps and wall time, calibrated high-band gain)."""
-    import shutil
+    """Save a checkpoint (without optimizer state) to `--export-dir` as unet.keras with
+    card.json (config, data, cost, training steps and wall time, calibrated band gains)."""
 
+    from services.upsampler.inference import BAND_NAMES
     from services.upsampler.model import UNetConfig, cost_per_audio_second
     from services.upsampler.unet_engine import load_model
 
@@ -313,14 +385,15 @@ def export(args: argparse.Namespace) -> None:
     state = json.loads((run_dir / "state.json").read_text())
     model = load_model(checkpoint)
     val_files = [Path(args.data_dir) / "clean" / name for name in state["val_files"]]
-    gain, table = calibrate_band_gains(model, val_files, args.snr_tolerance_db)
+    gains, table = calibrate_band_gains(model, val_files, args.max_filter_loss_db)
     out_dir = Path(args.export_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(checkpoint, out_dir / "unet.keras")
+    model.save(out_dir / "unet.keras")  # loaded without compile: no optimizer state
     config = UNetConfig.from_dict(state["unet_config"])
     card = {
         "version": f"unet-{state['config']}-{checkpoint.stem}-step{state['step']}",
         "checkpoint_file": checkpoint.name,
+        "optimizer_state": "stripped",
         "format_version": 1,
         "config_name": state["config"],
         "unet_config": config.to_dict(),
@@ -332,14 +405,14 @@ def export(args: argparse.Namespace) -> None:
         "train_files": state["train_files"],
         "val_files": state["val_files"],
         "last_val": state["last_val"],
-        "low_band_gain": gain[0],
-        "high_band_gain": gain[1],
-        "calibration_snr_tolerance_db": args.snr_tolerance_db,
+        "band_names": list(BAND_NAMES),
+        "band_gains": list(gains),
+        "calibration_max_filter_loss_db": args.max_filter_loss_db,
         "calibration_lsd_snr_by_filter_and_gain": table,
         "size_bytes": (out_dir / "unet.keras").stat().st_size,
     }
     (out_dir / "card.json").write_text(json.dumps(card, indent=1))
-    print(json.dumps({"low_high_gain": gain, "calibration": table}, indent=1))
+    print(json.dumps({"band_gains": gains, "calibration": table}, indent=1))
 
 
 if __name__ == "__main__":

@@ -53,6 +53,22 @@ def load_model(path: str | Path):
     return keras.models.load_model(str(path), compile=False, safe_mode=True)
 
 
+def band_gains_from_card(card: dict) -> tuple[float, ...]:
+    """The residual's band gains (inference.BAND_NAMES); a card of the two-band era (low/high
+    split at 8 kHz) maps its low gain onto both lower bands; no card: the raw network."""
+    from services.upsampler.inference import BAND_NAMES, RAW_GAINS
+
+    if "band_gains" in card:
+        gains = tuple(float(g) for g in card["band_gains"])
+        if len(gains) != len(BAND_NAMES):
+            raise ValueError(f"card band_gains {gains}: need one per band {BAND_NAMES}")
+        return gains
+    if "high_band_gain" in card or "low_band_gain" in card:
+        low = float(card.get("low_band_gain", 1.0))
+        return (low, low, float(card.get("high_band_gain", 1.0)))
+    return RAW_GAINS
+
+
 class UNetEngine:
     name = "unet"
 
@@ -64,8 +80,7 @@ class UNetEngine:
         card = json.loads(card_path.read_text()) if card_path.is_file() else {}
         self.version = f"{card.get('version', 'unet')}-{digest}"
         # calibrated on validation files at export (services/upsampler/train.py --export-dir)
-        self.high_band_gain = float(card.get("high_band_gain", 1.0))
-        self.low_band_gain = float(card.get("low_band_gain", 1.0))
+        self.band_gains = band_gains_from_card(card)
         self._lock = threading.Lock()  # one Keras call at a time per process
 
     def upsample(self, audio: np.ndarray, sample_rate_hz: int, target_rate_hz: int) -> np.ndarray:
@@ -82,8 +97,7 @@ class UNetEngine:
                 self.model,
                 audio,
                 target_rate_hz=target_rate_hz,
-                high_band_gain=self.high_band_gain,
-                low_band_gain=self.low_band_gain,
+                band_gains=self.band_gains,
             )
         return engines.fit_length(out.astype(np.float32), n_out)
 

@@ -73,8 +73,8 @@ def test_unet_engine_from_env_checkpoint(model, tmp_path, monkeypatch):
 def test_high_band_gain_scales_only_the_band_above_8khz(model):
     audio = np.random.default_rng(6).normal(0, 0.1, 16000).astype(np.float32)
     raw = upsample(model, audio, 48000)
-    assert np.allclose(upsample(model, audio, 48000, high_band_gain=1.0), raw)
-    muted = upsample(model, audio, 48000, high_band_gain=0.0)
+    assert np.allclose(upsample(model, audio, 48000, band_gains=(1.0, 1.0, 1.0)), raw)
+    muted = upsample(model, audio, 48000, band_gains=(1.0, 1.0, 0.0))
     plain = engines.get("resample").upsample(audio, 16000, 48000)
     assert band_energy_db(raw, 48000, 9000) > -40
     assert band_energy_db(muted, 48000, 9000) < -50  # nothing invented above 8 kHz
@@ -83,3 +83,41 @@ def test_high_band_gain_scales_only_the_band_above_8khz(model):
     raw_low, muted_low = np.fft.rfft(raw)[low], np.fft.rfft(muted)[low]
     residual_low = raw_low - np.fft.rfft(plain)[low]
     assert np.linalg.norm(muted_low - raw_low) < 0.05 * np.linalg.norm(residual_low)
+
+
+def test_residual_bands_sum_to_the_residual_and_sit_in_their_bands():
+    from services.upsampler.inference import BAND_NAMES, apply_band_gains, split_residual
+
+    rng = np.random.default_rng(7)
+    interpolated = rng.normal(0, 0.1, 48_000).astype(np.float32)
+    output = interpolated + rng.normal(0, 0.1, 48_000).astype(np.float32)  # white residual
+    bands = split_residual(interpolated, output)
+    assert len(bands) == len(BAND_NAMES) == 3
+    np.testing.assert_allclose(sum(bands), output - interpolated, atol=1e-5)
+    freqs = np.fft.rfftfreq(48_000, 1 / 48000)
+    edges = [(0, 5500), (6200, 7200), (8500, 24000)]  # each band's clear interior
+    for i, band in enumerate(bands):
+        power = np.abs(np.fft.rfft(band)) ** 2
+        inside = power[(freqs >= edges[i][0]) & (freqs < edges[i][1])].sum()
+        outside = sum(
+            power[(freqs >= lo) & (freqs < hi)].sum() for j, (lo, hi) in enumerate(edges) if j != i
+        )
+        assert outside < 1e-4 * inside, (BAND_NAMES[i], outside / inside)
+    # gains scale the bands independently: keep only 6–8 kHz
+    kept = apply_band_gains(interpolated, output, (0.0, 1.0, 0.0))
+    np.testing.assert_allclose(kept - interpolated, bands[1], atol=1e-6)
+    with pytest.raises(ValueError, match="3 band gains"):
+        apply_band_gains(interpolated, output, (1.0, 1.0))
+
+
+def test_band_gains_from_cards_old_and_new():
+    assert unet_engine.band_gains_from_card({"band_gains": [0, 1.5, 0.2]}) == (0.0, 1.5, 0.2)
+    # the two-band era: one low gain below 8 kHz
+    assert unet_engine.band_gains_from_card({"low_band_gain": 0.0, "high_band_gain": 1.0}) == (
+        0.0,
+        0.0,
+        1.0,
+    )
+    assert unet_engine.band_gains_from_card({}) == (1.0, 1.0, 1.0)
+    with pytest.raises(ValueError):
+        unet_engine.band_gains_from_card({"band_gains": [1, 1]})

@@ -92,3 +92,40 @@ def _fresh_tiny_weights() -> list[np.ndarray]:
     from services.upsampler.model import CONFIGS, build_unet
 
     return build_unet(CONFIGS["tiny"]).get_weights()
+
+
+def test_low_band_loss_ignores_error_above_8khz_and_counts_it_below():
+    tf = pytest.importorskip("tensorflow")
+    rng = np.random.default_rng(1)
+    target = rng.normal(0, 0.3, (2, 12288, 1)).astype(np.float32)
+    t = np.arange(12288) / 48000
+    for freq_hz, counted in ((1000.0, True), (7000.0, True), (12000.0, False), (20000.0, False)):
+        error = (0.1 * np.sin(2 * np.pi * freq_hz * t)).astype(np.float32)[None, :, None]
+        full = train.per_example_loss(target, target + error, 0.0, tf, "full").numpy()
+        low = train.per_example_loss(target, target + error, 0.0, tf, "low").numpy()
+        assert full.min() > 1e-3
+        if counted:
+            np.testing.assert_allclose(low, full, rtol=1e-3)
+        else:
+            assert low.max() < 1e-6 * full.min()
+    with pytest.raises(ValueError):
+        train.per_example_loss(target, target, 0.0, tf, "mid")
+
+
+def test_band_gains_chosen_for_lsd_within_the_snr_rules():
+    def row(lsd: float, snr: float) -> np.ndarray:
+        return np.array([lsd, snr])
+
+    zero, mild, loud = (0.0, 0.0, 0.0), (0.0, 1.0, 0.2), (0.0, 1.0, 1.0)
+    means = {
+        "soxr": {"resample": row(8.0, 20.0), zero: row(8.0, 20.0), mild: row(7.0, 20.02),
+                 loud: row(6.0, 19.5)},
+        "mp3": {"resample": row(8.0, 22.0), zero: row(8.0, 22.0), mild: row(7.2, 21.99),
+                loud: row(6.2, 21.5)},
+    }
+    # loud has the lowest LSD but lowers mean SNR; mild keeps the mean (+0.005 dB) but costs
+    # mp3 0.01 dB: allowed only when one filter type may lose that much
+    assert train.choose_band_gains(means, max_filter_loss_db=0.0) == zero
+    assert train.choose_band_gains(means, max_filter_loss_db=0.02) == mild
+    means["soxr"][mild] = row(7.0, 19.99)  # now the mean falls too
+    assert train.choose_band_gains(means, max_filter_loss_db=1.0) == zero
