@@ -293,11 +293,12 @@ def main(argv: list[str] | None = None) -> None:
     checkpoint()
 
 
-# residual gains tried per band (inference.BAND_NAMES: below 6 kHz, 6–8 kHz, above 8 kHz)
+# residual gains tried per band (inference.BAND_NAMES)
 BAND_GAIN_GRID = (
     (0.0, 1.0),
     (0.0, 0.5, 1.0, 1.5),
-    (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0),
+    (0.0, 0.5, 1.0, 1.5, 2.0),
+    (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.7, 1.0),
 )
 GAINS = tuple(itertools.product(*BAND_GAIN_GRID))
 
@@ -307,43 +308,68 @@ def calibrate_band_gains(
 ) -> tuple[tuple[float, ...], dict]:
     """The residual band gains of lowest mean LSD whose validation SNR, averaged over the
     evaluation filter types, is at least resample's, and no filter type's falls by more than
-    `max_filter_loss_db`.
+    `max_filter_loss_db` (`choose_band_gains`).
 
     Runs on the training speakers' validation files only, never on evaluation speakers. Returns
-    the gains and a table filter → gains ("g1,g2,g3") → [mean LSD dB, mean SNR dB].
+    the gains and a table filter → gains ("g1,g2,...") → [mean LSD dB, mean SNR dB]; LSD is
+    measured only for gains whose SNR qualifies (null otherwise: they cannot be chosen).
     """
     from evaluation.metrics import log_spectral_distance, snr_db
     from services.upsampler import data
+    from services.upsampler.inference import MODEL_RATE_HZ as RATE
     from services.upsampler.inference import split_residual, upsample_48k
 
-    scores: dict[str, dict[object, list[tuple[float, float]]]] = {}
+    cases = []  # (filter name, target, resample output, residual bands)
     for path in val_files:
         target = data.read_full_band(path)
         target = target[: len(target) - len(target) % 3]
         for name, params in data.EVAL_FILTERS.items():
             base = data.interpolate_to_48k(data.degrade_to_16k(target, params))
-            bands = split_residual(base, upsample_48k(model, base))
-            per_gain = scores.setdefault(name, {})
-            per_gain.setdefault("resample", []).append(
-                (log_spectral_distance(target, base, 48000), snr_db(target, base))
-            )
-            for gains in GAINS:
-                est = base + sum(np.float32(g) * b for g, b in zip(gains, bands, strict=True))
-                per_gain.setdefault(gains, []).append(
-                    (log_spectral_distance(target, est, 48000), snr_db(target, est))
-                )
-    means = {
-        name: {g: np.mean(v, axis=0) for g, v in per_gain.items()}
-        for name, per_gain in scores.items()
+            cases.append((name, target, base, split_residual(base, upsample_48k(model, base))))
+
+    def estimate(base, bands, gains):
+        return base + sum(np.float32(g) * b for g, b in zip(gains, bands, strict=True))
+
+    filters = list(dict.fromkeys(c[0] for c in cases))
+    # SNR for every gain first (cheap), then LSD for the gains that pass the SNR rules
+    snr: dict[object, dict[str, float]] = {
+        "resample": {
+            f: float(np.mean([snr_db(t, b) for n, t, b, _ in cases if n == f])) for f in filters
+        }
     }
+    for g in GAINS:
+        snr[g] = {
+            f: float(np.mean([snr_db(t, estimate(b, bs, g)) for n, t, b, bs in cases if n == f]))
+            for f in filters
+        }
+    means: dict[str, dict] = {f: {} for f in filters}
+    for g, per_filter in snr.items():
+        margins = [per_filter[f] - snr["resample"][f] for f in filters]
+        qualifies = g == "resample" or (
+            np.mean(margins) >= 0 and min(margins) >= -max_filter_loss_db
+        )
+        for f in filters:
+            lsd = (
+                np.mean(
+                    [
+                        log_spectral_distance(t, b if g == "resample" else estimate(b, bs, g), RATE)
+                        for n, t, b, bs in cases
+                        if n == f
+                    ]
+                )
+                if qualifies
+                else np.nan
+            )
+            means[f][g] = np.array([lsd, per_filter[f]])
     table = {
         name: {
-            g if isinstance(g, str) else ",".join(f"{x:g}" for x in g): m.round(3).tolist()
+            g if isinstance(g, str) else ",".join(f"{x:g}" for x in g): [
+                None if np.isnan(v) else round(float(v), 3) for v in m
+            ]
             for g, m in per_filter.items()
         }
         for name, per_filter in means.items()
     }
-
     return choose_band_gains(means, max_filter_loss_db), table
 
 

@@ -55,7 +55,7 @@ def load_model(path: str | Path):
 
 def band_gains_from_card(card: dict) -> tuple[float, ...]:
     """The residual's band gains (inference.BAND_NAMES); a card of the two-band era (low/high
-    split at 8 kHz) maps its low gain onto both lower bands; no card: the raw network."""
+    split at 8 kHz) maps its low gain onto every band below 8 kHz; no card: the raw network."""
     from services.upsampler.inference import BAND_NAMES, RAW_GAINS
 
     if "band_gains" in card:
@@ -65,7 +65,7 @@ def band_gains_from_card(card: dict) -> tuple[float, ...]:
         return gains
     if "high_band_gain" in card or "low_band_gain" in card:
         low = float(card.get("low_band_gain", 1.0))
-        return (low, low, float(card.get("high_band_gain", 1.0)))
+        return (*(low for _ in BAND_NAMES[:-1]), float(card.get("high_band_gain", 1.0)))
     return RAW_GAINS
 
 

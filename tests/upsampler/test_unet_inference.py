@@ -73,8 +73,8 @@ def test_unet_engine_from_env_checkpoint(model, tmp_path, monkeypatch):
 def test_high_band_gain_scales_only_the_band_above_8khz(model):
     audio = np.random.default_rng(6).normal(0, 0.1, 16000).astype(np.float32)
     raw = upsample(model, audio, 48000)
-    assert np.allclose(upsample(model, audio, 48000, band_gains=(1.0, 1.0, 1.0)), raw)
-    muted = upsample(model, audio, 48000, band_gains=(1.0, 1.0, 0.0))
+    assert np.allclose(upsample(model, audio, 48000, band_gains=(1.0, 1.0, 1.0, 1.0)), raw)
+    muted = upsample(model, audio, 48000, band_gains=(1.0, 1.0, 1.0, 0.0))
     plain = engines.get("resample").upsample(audio, 16000, 48000)
     assert band_energy_db(raw, 48000, 9000) > -40
     assert band_energy_db(muted, 48000, 9000) < -50  # nothing invented above 8 kHz
@@ -92,32 +92,30 @@ def test_residual_bands_sum_to_the_residual_and_sit_in_their_bands():
     interpolated = rng.normal(0, 0.1, 48_000).astype(np.float32)
     output = interpolated + rng.normal(0, 0.1, 48_000).astype(np.float32)  # white residual
     bands = split_residual(interpolated, output)
-    assert len(bands) == len(BAND_NAMES) == 3
+    assert len(bands) == len(BAND_NAMES) == 4
     np.testing.assert_allclose(sum(bands), output - interpolated, atol=1e-5)
     freqs = np.fft.rfftfreq(48_000, 1 / 48000)
-    edges = [(0, 5500), (6200, 7200), (8500, 24000)]  # each band's clear interior
+    edges = [(0, 5900), (6100, 7300), (7500, 7900), (8100, 24000)]  # each band's interior
     for i, band in enumerate(bands):
         power = np.abs(np.fft.rfft(band)) ** 2
         inside = power[(freqs >= edges[i][0]) & (freqs < edges[i][1])].sum()
         outside = sum(
             power[(freqs >= lo) & (freqs < hi)].sum() for j, (lo, hi) in enumerate(edges) if j != i
         )
-        assert outside < 1e-4 * inside, (BAND_NAMES[i], outside / inside)
-    # gains scale the bands independently: keep only 6–8 kHz
-    kept = apply_band_gains(interpolated, output, (0.0, 1.0, 0.0))
-    np.testing.assert_allclose(kept - interpolated, bands[1], atol=1e-6)
-    with pytest.raises(ValueError, match="3 band gains"):
+        assert outside < 1e-6 * inside, (BAND_NAMES[i], outside / inside)
+    # gains scale the bands independently: keep only 7.4–8 kHz, doubled
+    kept = apply_band_gains(interpolated, output, (0.0, 0.0, 2.0, 0.0))
+    np.testing.assert_allclose(kept - interpolated, 2 * bands[2], atol=1e-6)
+    with pytest.raises(ValueError, match="4 band gains"):
         apply_band_gains(interpolated, output, (1.0, 1.0))
 
 
 def test_band_gains_from_cards_old_and_new():
-    assert unet_engine.band_gains_from_card({"band_gains": [0, 1.5, 0.2]}) == (0.0, 1.5, 0.2)
+    card = {"band_gains": [0, 1.5, 1, 0.2]}
+    assert unet_engine.band_gains_from_card(card) == (0.0, 1.5, 1.0, 0.2)
     # the two-band era: one low gain below 8 kHz
-    assert unet_engine.band_gains_from_card({"low_band_gain": 0.0, "high_band_gain": 1.0}) == (
-        0.0,
-        0.0,
-        1.0,
-    )
-    assert unet_engine.band_gains_from_card({}) == (1.0, 1.0, 1.0)
+    old = {"low_band_gain": 0.0, "high_band_gain": 1.0}
+    assert unet_engine.band_gains_from_card(old) == (0.0, 0.0, 0.0, 1.0)
+    assert unet_engine.band_gains_from_card({}) == (1.0, 1.0, 1.0, 1.0)
     with pytest.raises(ValueError):
         unet_engine.band_gains_from_card({"band_gains": [1, 1]})

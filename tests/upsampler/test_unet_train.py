@@ -129,3 +129,25 @@ def test_band_gains_chosen_for_lsd_within_the_snr_rules():
     assert train.choose_band_gains(means, max_filter_loss_db=0.02) == mild
     means["soxr"][mild] = row(7.0, 19.99)  # now the mean falls too
     assert train.choose_band_gains(means, max_filter_loss_db=1.0) == zero
+
+
+def test_calibration_keeps_mean_snr_and_records_every_gain(tmp_path, monkeypatch):
+    """A tiny network with a random last layer invents noise: the chosen gains must not lower
+    the validation SNR averaged over filter types, and all-zero gains always qualify."""
+    from services.upsampler.model import CONFIGS, build_unet
+
+    net = build_unet(CONFIGS["tiny"])
+    layer = net.get_layer("output_conv")
+    rng = np.random.default_rng(0)
+    layer.set_weights([rng.normal(0, 0.05, w.shape).astype(np.float32) for w in layer.weights])
+    path = tmp_path / "p225_009.wav"
+    sf.write(path, synthetic_speechlike(3, duration_s=1.0), 48000)
+    gains_tried = ((0.0, 0.0, 0.0, 0.0), (0.0, 0.0, 0.0, 0.1), (1.0, 1.0, 1.0, 1.0))
+    monkeypatch.setattr(train, "GAINS", gains_tried)
+    chosen, table = train.calibrate_band_gains(net, [path])
+    assert chosen in gains_tried
+    key = ",".join(f"{g:g}" for g in chosen)
+    margins = [table[f][key][1] - table[f]["resample"][1] for f in table]
+    assert np.mean(margins) >= 0
+    assert set(table) == {"soxr", "butterworth", "chebyshev", "mp3"}
+    assert table["soxr"]["1,1,1,1"][1] < table["soxr"]["resample"][1]  # raw noise costs SNR
