@@ -64,6 +64,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0.0,
         help="export: SNR loss allowed on any one filter type (the mean over types may not fall)",
     )
+    parser.add_argument(
+        "--min-mean-gain-db",
+        type=float,
+        default=0.0,
+        help="export: SNR gain over resample, averaged over filter types, the gains must keep "
+        "on the validation files (a margin for the step to unseen speakers)",
+    )
     return parser.parse_args(argv)
 
 
@@ -297,18 +304,18 @@ def main(argv: list[str] | None = None) -> None:
 BAND_GAIN_GRID = (
     (0.0, 1.0),
     (0.0, 0.5, 1.0, 1.5),
-    (0.0, 0.5, 1.0, 1.5, 2.0),
-    (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.7, 1.0),
+    (0.0, 0.5, 1.0, 1.5, 2.0, 3.0),
+    (0.0, 0.05, 0.1, 0.12, 0.15, 0.17, 0.2, 0.25, 0.3, 0.4, 0.5, 0.7, 1.0),
 )
 GAINS = tuple(itertools.product(*BAND_GAIN_GRID))
 
 
 def calibrate_band_gains(
-    model, val_files: list[Path], max_filter_loss_db: float = 0.0
+    model, val_files: list[Path], max_filter_loss_db: float = 0.0, min_mean_gain_db: float = 0.0
 ) -> tuple[tuple[float, ...], dict]:
     """The residual band gains of lowest mean LSD whose validation SNR, averaged over the
-    evaluation filter types, is at least resample's, and no filter type's falls by more than
-    `max_filter_loss_db` (`choose_band_gains`).
+    evaluation filter types, beats resample's by at least `min_mean_gain_db`, and no filter
+    type's falls by more than `max_filter_loss_db` (`choose_band_gains`).
 
     Runs on the training speakers' validation files only, never on evaluation speakers. Returns
     the gains and a table filter → gains ("g1,g2,...") → [mean LSD dB, mean SNR dB]; LSD is
@@ -346,7 +353,7 @@ def calibrate_band_gains(
     for g, per_filter in snr.items():
         margins = [per_filter[f] - snr["resample"][f] for f in filters]
         qualifies = g == "resample" or (
-            np.mean(margins) >= 0 and min(margins) >= -max_filter_loss_db
+            np.mean(margins) >= min_mean_gain_db and min(margins) >= -max_filter_loss_db
         )
         for f in filters:
             lsd = (
@@ -370,16 +377,16 @@ def calibrate_band_gains(
         }
         for name, per_filter in means.items()
     }
-    return choose_band_gains(means, max_filter_loss_db), table
+    return choose_band_gains(means, max_filter_loss_db, min_mean_gain_db), table
 
 
 def choose_band_gains(
-    means: dict[str, dict], max_filter_loss_db: float = 0.0
+    means: dict[str, dict], max_filter_loss_db: float = 0.0, min_mean_gain_db: float = 0.0
 ) -> tuple[float, ...]:
     """means: filter → {"resample" or gains tuple → (mean LSD dB, mean SNR dB)}. The gains of
     lowest LSD (averaged over filters) whose SNR margin over resample, averaged over filters, is
-    ≥ 0 and on no filter below −max_filter_loss_db; all-zero gains (resampling) always qualify.
-    """
+    ≥ min_mean_gain_db and on no filter below −max_filter_loss_db; else all-zero gains
+    (plain resampling)."""
 
     def snr_margins_db(g: tuple[float, ...]) -> list[float]:
         return [float(m[g][1] - m["resample"][1]) for m in means.values()]
@@ -391,7 +398,8 @@ def choose_band_gains(
     ok = [
         g
         for g in candidates
-        if np.mean(snr_margins_db(g)) >= 0 and min(snr_margins_db(g)) >= -max_filter_loss_db
+        if np.mean(snr_margins_db(g)) >= min_mean_gain_db
+        and min(snr_margins_db(g)) >= -max_filter_loss_db
     ]
     zero = tuple(0.0 for _ in candidates[0])
     return min(ok, key=mean_lsd_db) if ok else zero
@@ -411,7 +419,9 @@ def export(args: argparse.Namespace) -> None:
     state = json.loads((run_dir / "state.json").read_text())
     model = load_model(checkpoint)
     val_files = [Path(args.data_dir) / "clean" / name for name in state["val_files"]]
-    gains, table = calibrate_band_gains(model, val_files, args.max_filter_loss_db)
+    gains, table = calibrate_band_gains(
+        model, val_files, args.max_filter_loss_db, args.min_mean_gain_db
+    )
     out_dir = Path(args.export_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save(out_dir / "unet.keras")  # loaded without compile: no optimizer state
@@ -434,6 +444,7 @@ def export(args: argparse.Namespace) -> None:
         "band_names": list(BAND_NAMES),
         "band_gains": list(gains),
         "calibration_max_filter_loss_db": args.max_filter_loss_db,
+        "calibration_min_mean_gain_db": args.min_mean_gain_db,
         "calibration_lsd_snr_by_filter_and_gain": table,
         "size_bytes": (out_dir / "unet.keras").stat().st_size,
     }

@@ -127,6 +127,8 @@ def test_band_gains_chosen_for_lsd_within_the_snr_rules():
     # mp3 0.01 dB: allowed only when one filter type may lose that much
     assert train.choose_band_gains(means, max_filter_loss_db=0.0) == zero
     assert train.choose_band_gains(means, max_filter_loss_db=0.02) == mild
+    # a required mean gain of 0.01 dB rules mild out (its mean gain is 0.005 dB)
+    assert train.choose_band_gains(means, 0.02, min_mean_gain_db=0.01) == zero
     means["soxr"][mild] = row(7.0, 19.99)  # now the mean falls too
     assert train.choose_band_gains(means, max_filter_loss_db=1.0) == zero
 
