@@ -20,7 +20,8 @@ def test_better_lsd_without_snr_loss_qualifies(tmp_path):
 
 
 def test_any_snr_loss_or_no_lsd_gain_does_not(tmp_path):
-    assert not beats_resample(_card(tmp_path, 8.27, 22.60))  # the card shipped until 2026-12-04: −0.02 dB SNR
+    # the card shipped until 2026-12-04: −0.02 dB SNR
+    assert not beats_resample(_card(tmp_path, 8.27, 22.60))
     assert not beats_resample(_card(tmp_path, 8.40, 23.0))
 
 
