@@ -10,7 +10,7 @@ import soundfile as sf
 
 pytest.importorskip("tensorflow")
 
-from services.upsampler import train  # noqa: E402
+from services.upsampler import calibrate, train  # noqa: E402
 from services.upsampler.unet_engine import load_model  # noqa: E402
 
 
@@ -125,12 +125,12 @@ def test_band_gains_chosen_for_lsd_within_the_snr_rules():
     }
     # loud has the lowest LSD but lowers mean SNR; mild keeps the mean (+0.005 dB) but costs
     # mp3 0.01 dB: allowed only when one filter type may lose that much
-    assert train.choose_band_gains(means, max_filter_loss_db=0.0) == zero
-    assert train.choose_band_gains(means, max_filter_loss_db=0.02) == mild
+    assert calibrate.choose_band_gains(means, max_filter_loss_db=0.0) == zero
+    assert calibrate.choose_band_gains(means, max_filter_loss_db=0.02) == mild
     # a required mean gain of 0.01 dB rules mild out (its mean gain is 0.005 dB)
-    assert train.choose_band_gains(means, 0.02, min_mean_gain_db=0.01) == zero
+    assert calibrate.choose_band_gains(means, 0.02, min_mean_gain_db=0.01) == zero
     means["soxr"][mild] = row(7.0, 19.99)  # now the mean falls too
-    assert train.choose_band_gains(means, max_filter_loss_db=1.0) == zero
+    assert calibrate.choose_band_gains(means, max_filter_loss_db=1.0) == zero
 
 
 def test_calibration_keeps_mean_snr_and_records_every_gain(tmp_path, monkeypatch):
@@ -145,8 +145,8 @@ def test_calibration_keeps_mean_snr_and_records_every_gain(tmp_path, monkeypatch
     path = tmp_path / "p225_009.wav"
     sf.write(path, synthetic_speechlike(3, duration_s=1.0), 48000)
     gains_tried = ((0.0, 0.0, 0.0, 0.0), (0.0, 0.0, 0.0, 0.1), (1.0, 1.0, 1.0, 1.0))
-    monkeypatch.setattr(train, "GAINS", gains_tried)
-    chosen, table = train.calibrate_band_gains(net, [path])
+    monkeypatch.setattr(calibrate, "GAINS", gains_tried)
+    chosen, table = calibrate.calibrate_band_gains(net, [path])
     assert chosen in gains_tried
     key = ",".join(f"{g:g}" for g in chosen)
     margins = [table[f][key][1] - table[f]["resample"][1] for f in table]
