@@ -144,7 +144,7 @@ def apply_band_gains(
     Invented high-band content has unpredictable phase: at full level it lowers waveform SNR
     while improving the spectrum, and the network's correction of the lower bands helps or
     hurts depending on how the input was band-limited. The gains are calibrated on validation
-    files (train.py `calibrate_band_gains`) and shipped in the model card.
+    files (`calibrate.calibrate_band_gains`) and shipped in the model card.
     """
     bands = split_residual(interpolated, output)
     if len(gains) != len(bands):
