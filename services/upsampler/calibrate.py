@@ -23,6 +23,13 @@ BAND_GAIN_GRID = (
 GAINS = tuple(itertools.product(*BAND_GAIN_GRID))
 
 
+def passes_snr_rules(
+    margins_db: list[float], max_filter_loss_db: float, min_mean_gain_db: float
+) -> bool:
+    """margins_db: SNR over resample's, one per filter type."""
+    return bool(np.mean(margins_db) >= min_mean_gain_db and min(margins_db) >= -max_filter_loss_db)
+
+
 def calibrate_band_gains(
     model, val_files: list[Path], max_filter_loss_db: float = 0.0, min_mean_gain_db: float = 0.0
 ) -> tuple[tuple[float, ...], dict]:
@@ -65,8 +72,8 @@ def calibrate_band_gains(
     means: dict[str, dict] = {f: {} for f in filters}
     for g, per_filter in snr.items():
         margins = [per_filter[f] - snr["resample"][f] for f in filters]
-        qualifies = g == "resample" or (
-            np.mean(margins) >= min_mean_gain_db and min(margins) >= -max_filter_loss_db
+        qualifies = g == "resample" or passes_snr_rules(
+            margins, max_filter_loss_db, min_mean_gain_db
         )
         for f in filters:
             lsd = (
@@ -111,8 +118,7 @@ def choose_band_gains(
     ok = [
         g
         for g in candidates
-        if np.mean(snr_margins_db(g)) >= min_mean_gain_db
-        and min(snr_margins_db(g)) >= -max_filter_loss_db
+        if passes_snr_rules(snr_margins_db(g), max_filter_loss_db, min_mean_gain_db)
     ]
     zero = tuple(0.0 for _ in candidates[0])
     return min(ok, key=mean_lsd_db) if ok else zero
@@ -158,8 +164,17 @@ def export(args: argparse.Namespace) -> None:
         "band_gains": list(gains),
         "calibration_max_filter_loss_db": args.max_filter_loss_db,
         "calibration_min_mean_gain_db": args.min_mean_gain_db,
-        "calibration_lsd_snr_by_filter_and_gain": table,
+        # only the gain sets that passed the SNR rules (the others have no LSD: never choosable)
+        "calibration_lsd_snr_by_filter_and_gain": passing_rows(table),
         "size_bytes": (out_dir / "unet.keras").stat().st_size,
     }
     (out_dir / "card.json").write_text(json.dumps(card, indent=1))
-    print(json.dumps({"band_gains": gains, "calibration": table}, indent=1))
+    print(json.dumps({"band_gains": gains, "calibration": passing_rows(table)}, indent=1))
+
+
+def passing_rows(table: dict) -> dict:
+    """The calibration table without the gain sets whose SNR failed the rules (LSD null)."""
+    return {
+        name: {g: row for g, row in per_gain.items() if row[0] is not None}
+        for name, per_gain in table.items()
+    }
