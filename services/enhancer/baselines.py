@@ -1,11 +1,9 @@
-"""Third-party baselines every SpeakUp engine is judged against: `noisereduce` and `rnnoise`.
+"""Third-party baselines every SpeakUp engine is judged against: `noisereduce` and `rnnoise`
+(and `deepfilternet`, in its own module: deepfilternet_engine.py).
 
-Both run offline (no weights to fetch) and keep the engine contract: float32 mono in, float32
+All run offline (no weights to fetch) and keep the engine contract: float32 mono in, float32
 mono out, same length, time-aligned with the input. `strength` (0..1) mixes the denoised signal
 with the input, so 0 is the input unchanged.
-
-DeepFilterNet is not here: its package downloads its weights at run time, which this product
-must not do (see the evaluation report).
 """
 
 from __future__ import annotations

@@ -88,7 +88,7 @@ def test_json_has_per_file_and_per_condition_detail(folder_run):
     assert "pesq_wb" not in row["metrics"] and "dnsmos_ovrl" in row["metrics"]
     assert "lufs" in row["metrics"] and "true_peak_dbtp" in row["metrics"]
     assert results["conditions"]["noisy"]["real"]
-    assert "DeepFilterNet" in " ".join(results["meta"]["notes"])
+    assert "DeepFilterNet3" in " ".join(results["meta"]["notes"])
 
 
 def test_markdown_has_the_summary_table(folder_run):
