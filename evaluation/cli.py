@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from evaluation import dataset, report, runner, sources
+from evaluation import dataset, report, runner, scores, sources
 from evaluation.folder import read_folder
 from evaluation.items import EvalItem
 
@@ -81,6 +81,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="worker processes for the metrics (enhancement is always 1 process)",
     )
     p.add_argument("--cache-dir", type=Path, help="where the generated set is cached")
+    p.add_argument(
+        "--record-scores",
+        nargs="?",
+        type=Path,
+        const=scores.DEFAULT_PATH,
+        metavar="PATH",
+        help="also write the per-engine scores the enhancer's `auto` chooses from "
+        f"(default {scores.DEFAULT_PATH.relative_to(sources.REPO_ROOT)}); needs the whole "
+        "sets and the dsp engine",
+    )
     return p.parse_args(argv)
 
 
@@ -172,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     git_state = _git_state()  # before any engine module is imported: the code that will run
     load_before = os.getloadavg()
     engine_names = _engine_names(args.engines)
+    if args.record_scores:
+        scores.check_recordable(engine_names, args.limit)
     print(f"engines: {', '.join(engine_names)}")
     items, info = collect_items(args)
     total_s = sum(i.duration_s for i in items)
@@ -204,7 +216,12 @@ def main(argv: list[str] | None = None) -> int:
         **info,
     }
     meta["elapsed_s"] = round(time.time() - started, 1)
-    json_path, md_path = report.write(report.build_results(rows, meta), args.out)
+    results = report.build_results(rows, meta)
+    json_path, md_path = report.write(results, args.out)
     print(f"wrote {json_path} and {md_path} in {meta['elapsed_s']:.0f} s")
     print(md_path.read_text().split("\n## Set")[0])
+    if args.record_scores:
+        recorded = scores.scores_from_results(results)
+        print(f"wrote {scores.write(recorded, args.record_scores)}:")
+        print("\n".join(scores.summary_lines(recorded)))
     return 0
