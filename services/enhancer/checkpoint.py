@@ -1,7 +1,8 @@
-"""Self-describing HiFi-GAN checkpoints, written atomically and read with weights_only=True.
+"""Self-describing enhancer checkpoints, written atomically and read with weights_only=True.
 
-A bundle holds `format_version`, `model` ("hifigan"), the config as plain data, and state
-dicts; `build_enhancer` rebuilds the network from the bundle's own config, never a global one.
+One format for every model family: a bundle holds `format_version`, `model` (the family:
+"hifigan", "erbnet"), the config as plain data, and state dicts; `build_enhancer` rebuilds the
+network from the bundle's own config, never a global one.
 """
 
 from __future__ import annotations
@@ -12,19 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
-from services.enhancer.model.config import HiFiGANConfig, config_from_dict, config_to_dict
-from services.enhancer.model.enhancer import Enhancer
+from services.enhancer import families
+from services.enhancer.model.config import config_to_dict
 
 FORMAT_VERSION = 1
-MODEL_NAME = "hifigan"
 
 
 class CheckpointError(ValueError):
-    """Not a HiFi-GAN checkpoint this code can read."""
+    """Not an enhancer checkpoint this code can read."""
 
 
-def save_checkpoint(path: str | Path, config: HiFiGANConfig, enhancer: dict[str, torch.Tensor],
+def save_checkpoint(path: str | Path, config: Any, enhancer: dict[str, torch.Tensor],
                     step: int, **extra: Any) -> None:
     """Write atomically: a crash mid-write leaves the previous file intact.
 
@@ -32,7 +33,7 @@ def save_checkpoint(path: str | Path, config: HiFiGANConfig, enhancer: dict[str,
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    bundle = {"format_version": FORMAT_VERSION, "model": MODEL_NAME,
+    bundle = {"format_version": FORMAT_VERSION, "model": getattr(config, "family", "hifigan"),
               "config": config_to_dict(config), "step": int(step), "enhancer": enhancer, **extra}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -47,24 +48,33 @@ def save_checkpoint(path: str | Path, config: HiFiGANConfig, enhancer: dict[str,
         raise
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu",
+                    family: str | None = None) -> dict[str, Any]:
+    """The bundle at `path`; `family` (e.g. "erbnet") refuses other families' checkpoints."""
     bundle = torch.load(path, map_location=map_location, weights_only=True)
-    if not isinstance(bundle, dict) or bundle.get("model") != MODEL_NAME:
-        raise CheckpointError(f"{path} is not a {MODEL_NAME} checkpoint")
+    wanted = (family,) if family else families.NAMES
+    if not isinstance(bundle, dict) or bundle.get("model") not in wanted:
+        raise CheckpointError(f"{path} is not a {' or '.join(wanted)} checkpoint")
     if bundle.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{path}: format_version {bundle.get('format_version')} "
                               f"(this code reads {FORMAT_VERSION})")
     return bundle
 
 
-def build_enhancer(bundle: dict[str, Any]) -> Enhancer:
-    """The generator + Postnet with the checkpoint's own config and weights, in eval mode."""
-    model = Enhancer(config_from_dict(bundle["config"]))
+def bundle_config(bundle: dict[str, Any]) -> Any:
+    """The bundle's own config, bound by its family's dataclasses."""
+    return families.get(bundle.get("model", "hifigan")).config_from_dict(bundle["config"])
+
+
+def build_enhancer(bundle: dict[str, Any]) -> nn.Module:
+    """The network with the checkpoint's own config and weights, in eval mode."""
+    family = families.get(bundle.get("model", "hifigan"))
+    model = family.build(family.config_from_dict(bundle["config"]))
     model.load_state_dict(bundle["enhancer"])
     return model.eval()
 
 
-def load_enhancer(path: str | Path, map_location: str | torch.device = "cpu") -> Enhancer:
+def load_enhancer(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
     return build_enhancer(load_checkpoint(path, map_location))
 
 
@@ -73,7 +83,7 @@ def export_for_serving(source: str | Path, destination: str | Path) -> dict[str,
     discriminators and optimizer state, which are most of a training checkpoint's size."""
     bundle = load_checkpoint(source)
     keep = {k: bundle[k] for k in ("metrics", "train_wall_s") if k in bundle}
-    save_checkpoint(destination, config_from_dict(bundle["config"]), bundle["enhancer"],
+    save_checkpoint(destination, bundle_config(bundle), bundle["enhancer"],
                     bundle["step"], **keep)
     return bundle
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from services.enhancer.model.config import TrainConfig
+
 
 def waveform_l1_loss(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.l1_loss(estimate, target)
@@ -70,3 +72,54 @@ def reconstruction_loss(estimate: torch.Tensor, target: torch.Tensor,
                         ) -> torch.Tensor:
     return (l1_weight * waveform_l1_loss(estimate, target)
             + stft_weight * multi_resolution_stft_loss(estimate, target, fft_sizes))
+
+
+def compressed_spectral_loss(estimate: torch.Tensor, target: torch.Tensor,
+                             fft_sizes: tuple[int, ...], compression: float = 0.3
+                             ) -> torch.Tensor:
+    """DeepFilterNet's multi-resolution spectral loss: MSE of power-law compressed magnitudes
+    plus MSE of the compressed complex spectra (which keeps the phase), mean over resolutions.
+
+    estimate, target: [B, 1, T]. Compression (|X|**0.3) weighs quiet bins — the noise floor
+    between words — near to loud ones, as hearing does.
+    """
+    total = estimate.new_zeros(())
+    for n_fft in fft_sizes:
+        window = torch.hann_window(n_fft, device=estimate.device)
+        specs = [torch.stft(a.reshape(-1, a.shape[-1]).float(), n_fft, n_fft // 4, window=window,
+                            return_complex=True) for a in (estimate, target)]
+        mags = [s.abs().clamp(min=1e-8) for s in specs]
+        compressed_mags = [m**compression for m in mags]
+        compressed = [torch.view_as_real(s / m * c)
+                      for s, m, c in zip(specs, mags, compressed_mags, strict=True)]
+        total = total + F.mse_loss(compressed_mags[0], compressed_mags[1])
+        total = total + F.mse_loss(compressed[0], compressed[1])
+    return total / len(fft_sizes)
+
+
+def si_sdr_loss(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Negative scale-invariant SDR in dB, mean over the batch. estimate, target: [B, 1, T]."""
+    est = estimate.reshape(estimate.shape[0], -1).float()
+    ref = target.reshape(target.shape[0], -1).float()
+    est = est - est.mean(dim=-1, keepdim=True)
+    ref = ref - ref.mean(dim=-1, keepdim=True)
+    scale = (est * ref).sum(-1, keepdim=True) / (ref.pow(2).sum(-1, keepdim=True) + 1e-8)
+    projection = scale * ref
+    ratio = projection.pow(2).sum(-1) / ((est - projection).pow(2).sum(-1) + 1e-8)
+    return -10.0 * torch.log10(ratio + 1e-8).mean()
+
+
+def training_reconstruction_loss(train: TrainConfig, estimate: torch.Tensor,
+                                 target: torch.Tensor) -> torch.Tensor:
+    """The reconstruction term a family's TrainConfig asks for (`loss`)."""
+    if train.loss == "l1_stft":
+        loss = reconstruction_loss(estimate, target, train.stft_fft_sizes, train.l1_weight,
+                                   train.stft_weight)
+    elif train.loss == "compressed_spectral":
+        loss = compressed_spectral_loss(estimate, target, train.stft_fft_sizes,
+                                        train.spectral_compression)
+    else:
+        raise ValueError(f"unknown reconstruction loss {train.loss!r}")
+    if train.si_sdr_weight:
+        loss = loss + train.si_sdr_weight * si_sdr_loss(estimate, target)
+    return loss

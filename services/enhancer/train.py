@@ -1,7 +1,8 @@
-"""Train HiFi-GAN: one loop, phases from the config's table, resumable, DDP-ready.
+"""Train an enhancer (any family): one loop, phases from the config's table, resumable, DDP-ready.
 
     python -m services.enhancer.train --config small --data-dir ../shared/data \
         --run-dir runs/hifigan_small --steps 5000
+    python -m services.enhancer.train --family erbnet --config small --run-dir runs/erbnet_small
     torchrun --nproc-per-node 2 -m services.enhancer.train ...   # DDP (gloo on CPU, NCCL on GPU)
 
 Writes <run-dir>/last.pt (every --checkpoint-every-s and at the end), <run-dir>/best.pt (best
@@ -13,9 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,21 +26,23 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from services.enhancer import families
 from services.enhancer.checkpoint import load_checkpoint, save_checkpoint
 from services.enhancer.data.dataset import DegradeSettings, load_plain_folders
-from services.enhancer.model.config import HiFiGANConfig, load_config
 from services.enhancer.model.discriminators import Discriminators
-from services.enhancer.model.enhancer import Enhancer
 from services.enhancer.train_steps import StepContext, phase_at, step_function
 from services.enhancer.validation import validate
 
 log = logging.getLogger("services.enhancer.train")
 
 
-def build_context(config: HiFiGANConfig, device: torch.device, distributed: bool
-                  ) -> tuple[StepContext, Enhancer, Discriminators]:
-    """Models, optimizers and (when distributed) their DDP wrappers, which the steps call."""
-    enhancer = Enhancer(config).to(device)
+def build_context(config: Any, device: torch.device, distributed: bool
+                  ) -> tuple[StepContext, nn.Module, Discriminators]:
+    """Models, optimizers and (when distributed) their DDP wrappers, which the steps call.
+
+    config: a family's config (HiFiGANConfig, ErbNetConfig); its `family` picks the network.
+    """
+    enhancer = families.get(config.family).build(config).to(device)
     discriminators = Discriminators(config).to(device)
     wrapped_enhancer: nn.Module = enhancer
     wrapped_discriminators: nn.Module = discriminators
@@ -56,15 +61,19 @@ def build_context(config: HiFiGANConfig, device: torch.device, distributed: bool
     return ctx, enhancer, discriminators
 
 
-def set_phase_learning_rates(ctx: StepContext, index: int) -> None:
+def set_phase_learning_rates(ctx: StepContext, index: int, progress: float = 0.0) -> None:
+    """The phase's rates, decayed along a half cosine to `lr_final_fraction` of them as
+    `progress` (0..1 through the phase) goes from 0 to 1."""
     phase = ctx.config.train.phases[index]
+    factor = phase.lr_final_fraction + (1.0 - phase.lr_final_fraction) * 0.5 * (
+        1.0 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
     for group in ctx.optimizer_generator.param_groups:
-        group["lr"] = phase.lr_generator
+        group["lr"] = phase.lr_generator * factor
     for group in ctx.optimizer_discriminator.param_groups:
-        group["lr"] = phase.lr_discriminator
+        group["lr"] = phase.lr_discriminator * factor
 
 
-def _save(path: Path, ctx: StepContext, enhancer: Enhancer, discriminators: Discriminators,
+def _save(path: Path, ctx: StepContext, enhancer: nn.Module, discriminators: Discriminators,
           step: int, metrics: dict[str, float], wall_s: float) -> None:
     save_checkpoint(path, ctx.config, enhancer.state_dict(), step,
                     discriminators=discriminators.state_dict(),
@@ -75,9 +84,12 @@ def _save(path: Path, ctx: StepContext, enhancer: Enhancer, discriminators: Disc
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="small", help="paper | small | tiny | path.yaml")
-    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get(
-        "SPEAKUP_DATA_DIR", Path(__file__).resolve().parents[3] / "shared" / "data")))
+    parser.add_argument("--family", default="hifigan", choices=families.NAMES)
+    parser.add_argument("--config", default="small", help="the family's config name "
+                        "(hifigan: paper | small | tiny; erbnet: small | large | tiny) or a .yaml")
+    parser.add_argument("--data-dir", type=Path, action="append", help="a folder of clean/ "
+                        "noise/ rir/ (repeat for several; default SPEAKUP_DATA_DIR or "
+                        "../shared/data)")
     parser.add_argument("--run-dir", type=Path, required=True)
     parser.add_argument("--steps", type=int, help="stop at this global step (default: the end "
                         "of the config's last phase)")
@@ -92,6 +104,9 @@ def main(argv: list[str] | None = None) -> None:
                         "hifigan_small.pt) to start from when the run dir has no last.pt: its "
                         "weights and step, fresh optimizers")
     args = parser.parse_args(argv)
+    if not args.data_dir:
+        args.data_dir = [Path(os.environ.get(
+            "SPEAKUP_DATA_DIR", Path(__file__).resolve().parents[3] / "shared" / "data"))]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     torch.set_num_threads(args.threads)
 
@@ -108,13 +123,13 @@ def main(argv: list[str] | None = None) -> None:
 
     run_dir = args.run_dir
     last_path = run_dir / "last.pt"
-    config = load_config(args.config)
+    config = families.get(args.family).load_config(args.config)
     if args.steps is None:
         args.steps = sum(phase.steps for phase in config.train.phases)
     step, wall_s, best = 0, 0.0, -float("inf")
     ctx, enhancer, discriminators = build_context(config, device, distributed)
     if last_path.exists():
-        bundle = load_checkpoint(last_path, device)
+        bundle = load_checkpoint(last_path, device, family=config.family)
         enhancer.load_state_dict(bundle["enhancer"])
         discriminators.load_state_dict(bundle["discriminators"])
         ctx.optimizer_generator.load_state_dict(bundle["optimizers"]["generator"])
@@ -123,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
         best = bundle.get("metrics", {}).get("best_score", best)
         log.info("resumed %s at step %d", last_path, step)
     elif args.init_from is not None:
-        bundle = load_checkpoint(args.init_from, device)
+        bundle = load_checkpoint(args.init_from, device, family=config.family)
         enhancer.load_state_dict(bundle["enhancer"])
         step, wall_s = bundle["step"], bundle.get("train_wall_s", 0.0)
         # best.pt then only takes a checkpoint that beats the one we started from
@@ -132,7 +147,8 @@ def main(argv: list[str] | None = None) -> None:
 
     t = config.train
     settings = DegradeSettings(snr_db=t.snr_db, drr_db=t.drr_db, gain_db=t.gain_db)
-    batches, validation = load_plain_folders(args.data_dir, config.sample_rate_hz, settings,
+    roots = args.data_dir if len(args.data_dir) > 1 else args.data_dir[0]
+    batches, validation = load_plain_folders(roots, config.sample_rate_hz, settings,
                                              args.simulated_rirs, seed=args.seed)
     # Each rank (and each resume) draws different batches.
     rng = np.random.default_rng([args.seed, rank, step])
@@ -151,8 +167,9 @@ def main(argv: list[str] | None = None) -> None:
         index, phase = phase_at(t.phases, step)
         if index != phase_index:
             phase_index = index
-            set_phase_learning_rates(ctx, index)
             log.info("step %d: phase %s", step, phase.name)
+        phase_start = sum(p.steps for p in t.phases[:index])
+        set_phase_learning_rates(ctx, index, (step - phase_start) / max(phase.steps, 1))
         noisy, clean = batches.batch(t.batch_size, segment, rng)
         scalars = step_function(phase)(ctx, phase, noisy.to(device), clean.to(device))
         step += 1

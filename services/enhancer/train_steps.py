@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
 from services.enhancer import losses
-from services.enhancer.model.config import HiFiGANConfig, PhaseConfig
+from services.enhancer.model.config import PhaseConfig
 
 
 @dataclass
 class StepContext:
-    config: HiFiGANConfig
+    config: Any  # a family's config: HiFiGANConfig, ErbNetConfig
     enhancer: nn.Module  # Enhancer, or DDP(Enhancer)
     discriminators: nn.Module  # Discriminators, or DDP(Discriminators)
     optimizer_generator: torch.optim.Optimizer
@@ -37,11 +38,9 @@ class StepContext:
 def _reconstruction(ctx: StepContext, wave: torch.Tensor, final: torch.Tensor,
                     clean: torch.Tensor, phase: PhaseConfig) -> torch.Tensor:
     t = ctx.config.train
-    loss = losses.reconstruction_loss(final.float(), clean, t.stft_fft_sizes, t.l1_weight,
-                                      t.stft_weight)
+    loss = losses.training_reconstruction_loss(t, final.float(), clean)
     if phase.use_postnet:  # keep the WaveNet output itself a good estimate too
-        loss = loss + losses.reconstruction_loss(wave.float(), clean, t.stft_fft_sizes,
-                                                 t.l1_weight, t.stft_weight)
+        loss = loss + losses.training_reconstruction_loss(t, wave.float(), clean)
     return loss
 
 

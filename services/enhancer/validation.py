@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-
-from services.enhancer.model.enhancer import Enhancer
+from torch import nn
 
 
 def si_sdr_db(estimate: np.ndarray, reference: np.ndarray) -> float:
@@ -28,7 +27,7 @@ def _pesq_wb(reference: np.ndarray, estimate: np.ndarray, sample_rate_hz: int) -
 
 
 @torch.inference_mode()
-def validate(enhancer: Enhancer, pairs: list[tuple[np.ndarray, np.ndarray]],
+def validate(enhancer: nn.Module, pairs: list[tuple[np.ndarray, np.ndarray]],
              sample_rate_hz: int, device: torch.device,
              examples: list[np.ndarray] | None = None) -> dict[str, float]:
     """pairs: (degraded, clean) float32 [T]. Returns means for enhanced and for the input;
@@ -64,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     from services.enhancer.checkpoint import build_enhancer, load_checkpoint
     from services.enhancer.data.dataset import DegradeSettings, load_plain_folders
 
-    parser = argparse.ArgumentParser(description="Validation metrics of a HiFi-GAN checkpoint.")
+    parser = argparse.ArgumentParser(description="Validation metrics of an enhancer checkpoint.")
     parser.add_argument("--checkpoint", type=Path, required=True)
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--threads", type=int, default=1)

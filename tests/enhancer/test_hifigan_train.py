@@ -18,6 +18,7 @@ from services.enhancer.checkpoint import (
     save_checkpoint,
 )
 from services.enhancer.model.config import load_config
+from services.enhancer.model.enhancer import Enhancer
 from services.enhancer.train_steps import gan_step, phase_at, reconstruction_step, step_function
 
 torch.set_num_threads(1)
@@ -139,7 +140,7 @@ def test_checkpoint_rejects_foreign_files(tmp_path):
 def test_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     path = tmp_path / "ck.pt"
     enhancer = build_enhancer({"config": load_checkpoint_config(), "enhancer":
-                               train.Enhancer(TINY).state_dict()})
+                               Enhancer(TINY).state_dict()})
     save_checkpoint(path, TINY, enhancer.state_dict(), step=1)
     monkeypatch.setattr(torch, "save", lambda *a, **k: (_ for _ in ()).throw(OSError("disk")))
     with pytest.raises(OSError):

@@ -7,6 +7,7 @@ can rebuild exactly the network it was trained with — nothing reads a global h
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,7 @@ class PhaseConfig:
     use_gan: bool
     lr_generator: float
     lr_discriminator: float = 0.0
+    lr_final_fraction: float = 1.0  # cosine decay of both rates to this fraction at the end
 
 
 @dataclass(frozen=True)
@@ -87,11 +89,18 @@ class TrainConfig:
     snr_db: tuple[float, float] = (20.0, 40.0)
     drr_db: tuple[float, float] = (-6.0, 18.0)
     phases: tuple[PhaseConfig, ...] = ()
+    # "l1_stft" (HiFi-GAN: waveform L1 + multi-resolution STFT) or "compressed_spectral"
+    # (ErbNet: power-law compressed magnitude and complex spectra at several resolutions,
+    # plus SI-SDR), see services/enhancer/losses.py.
+    loss: str = "l1_stft"
+    spectral_compression: float = 0.3
+    si_sdr_weight: float = 0.0
 
 
 @dataclass(frozen=True)
 class HiFiGANConfig:
     name: str = "paper"
+    family: str = "hifigan"
     sample_rate_hz: int = 16_000
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     postnet: PostnetConfig = field(default_factory=PostnetConfig)
@@ -100,26 +109,23 @@ class HiFiGANConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
-_NESTED: dict[str, type] = {
-    "generator": GeneratorConfig,
-    "postnet": PostnetConfig,
-    "wave_discriminator": WaveDiscriminatorConfig,
-    "mel_discriminator": MelDiscriminatorConfig,
-    "train": TrainConfig,
-}
+def bind(cls: type, data: dict[str, Any]) -> Any:
+    """Bind a plain dict (YAML, checkpoint) to a frozen dataclass, recursively; unknown keys fail.
 
-
-def _build(cls: type, data: dict[str, Any]) -> Any:
-    """Bind a plain dict (YAML, checkpoint) to a dataclass, recursively; unknown keys fail."""
+    Nested dataclasses are found from the field types, and `phases` binds to PhaseConfig rows,
+    so every model family (HiFi-GAN, ErbNet) binds its config with this one function.
+    """
+    hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         if key not in known:
             raise ValueError(f"{cls.__name__} has no field {key!r}")
-        if key in _NESTED and isinstance(value, dict):
-            value = _build(_NESTED[key], value)
+        kind = hints.get(key)
+        if dataclasses.is_dataclass(kind) and isinstance(value, dict):
+            value = bind(typing.cast(type, kind), value)
         elif key == "phases":
-            value = tuple(_build(PhaseConfig, p) for p in value)
+            value = tuple(bind(PhaseConfig, p) for p in value)
         elif isinstance(value, list):
             value = tuple(value)
         kwargs[key] = value
@@ -127,10 +133,10 @@ def _build(cls: type, data: dict[str, Any]) -> Any:
 
 
 def config_from_dict(data: dict[str, Any]) -> HiFiGANConfig:
-    return _build(HiFiGANConfig, data)
+    return bind(HiFiGANConfig, data)
 
 
-def config_to_dict(config: HiFiGANConfig) -> dict[str, Any]:
+def config_to_dict(config: Any) -> dict[str, Any]:
     """Plain dict of lists/numbers/strings: safe inside a weights_only checkpoint and YAML."""
 
     def plain(value: Any) -> Any:
