@@ -67,8 +67,8 @@ def get(name: str) -> EnhanceEngine:
 
 
 def resolve(name: str) -> str:
-    """Map "auto" to the best engine installed: `hifigan` only where its model card shows it
-    beats `dsp` (see services/enhancer/auto.py), else `dsp`, else `passthrough`."""
+    """Map "auto" to the best engine installed by the measured rows of the last recorded
+    `make eval` (services/enhancer/auto.py has the rule), else `dsp`, else `passthrough`."""
     if name != "auto":
         return name
     _load_builtin()

@@ -2,12 +2,12 @@
 
 Available when the checkpoint exists (SPEAKUP_HIFIGAN_CHECKPOINT overrides the path). The
 registry builds the engine once per process, so the model loads once per worker.
-`beats_dsp()` reads the model card's metrics: "auto" picks hifigan only where it beat dsp.
+"auto" picks it only where its row in models/enhancer_scores.json clears the bar
+(services/enhancer/auto.py).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -25,23 +25,8 @@ def checkpoint_path() -> Path:
     return Path(os.environ.get("SPEAKUP_HIFIGAN_CHECKPOINT", DEFAULT_CHECKPOINT))
 
 
-def card_path() -> Path:
-    return checkpoint_path().parent / "card.json"
-
-
 def available() -> bool:
     return checkpoint_path().is_file()
-
-
-def beats_dsp() -> bool:
-    """True only if the card's evaluation shows higher PESQ-WB and SI-SDR gain than dsp."""
-    try:
-        metrics = json.loads(card_path().read_text())["metrics"]
-        ours, dsp = metrics["hifigan"], metrics["dsp"]
-        return (float(ours["pesq_wb"]) > float(dsp["pesq_wb"])
-                and float(ours["si_sdr_improvement_db"]) > float(dsp["si_sdr_improvement_db"]))
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
 
 
 class HiFiGANEngine:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import torch
@@ -78,7 +76,7 @@ def test_memory_is_flat_in_duration(monkeypatch):
         assert max(s[0] * s[-1] for s in seen) <= 2 * (8000 + 200)
 
 
-def test_engine_loads_checkpoint_and_card_decides_auto(tmp_path, monkeypatch):
+def test_engine_loads_checkpoint(tmp_path, monkeypatch):
     from services.enhancer import hifigan_engine
 
     ck = tmp_path / "hifigan_small.pt"
@@ -94,12 +92,4 @@ def test_engine_loads_checkpoint_and_card_decides_auto(tmp_path, monkeypatch):
     assert np.array_equal(engine.enhance(x, 16000, strength=0.0), x)
     assert engine.version == "tiny-step3"
 
-    assert not hifigan_engine.beats_dsp()  # no card
-    card = {"metrics": {"hifigan": {"pesq_wb": 2.5, "si_sdr_improvement_db": 4.0},
-                        "dsp": {"pesq_wb": 2.2, "si_sdr_improvement_db": 2.0}}}
-    (tmp_path / "card.json").write_text(json.dumps(card))
-    assert hifigan_engine.beats_dsp()
-    card["metrics"]["hifigan"]["si_sdr_improvement_db"] = 1.0
-    (tmp_path / "card.json").write_text(json.dumps(card))
-    assert not hifigan_engine.beats_dsp()
     assert "hifigan" in engines.names()
