@@ -12,8 +12,7 @@ from __future__ import annotations
 import numpy as np
 import soxr
 import torch
-
-from services.enhancer.model.enhancer import Enhancer
+from torch import nn
 
 
 def pick_device() -> torch.device:
@@ -40,10 +39,13 @@ def crossfade_weights(length: int, crossfade: int, first: bool, last: bool) -> n
 
 
 @torch.inference_mode()
-def enhance(model: Enhancer, audio: np.ndarray, sample_rate_hz: int, chunk_s: float = 4.0,
-            crossfade_s: float = 0.05, batch_size: int = 4) -> np.ndarray:
+def enhance(model: nn.Module, audio: np.ndarray, sample_rate_hz: int,
+            chunk_s: float | None = None, crossfade_s: float = 0.05, batch_size: int = 4
+            ) -> np.ndarray:
     """audio: [T] float mono at `sample_rate_hz` → enhanced [T] float32, same rate and length.
 
+    model: any family's network (HiFi-GAN's Enhancer, ErbNet): it says how much context a
+    chunk needs (`context_samples()`) and its chunk length (`serving_chunk_s`), unless given.
     Runs on the model's device; resamples to the model's rate and back where they differ.
     """
     audio = np.asarray(audio, dtype=np.float32).reshape(-1)
@@ -53,6 +55,7 @@ def enhance(model: Enhancer, audio: np.ndarray, sample_rate_hz: int, chunk_s: fl
     model_rate = model.config.sample_rate_hz
     x = audio if sample_rate_hz == model_rate else soxr.resample(audio, sample_rate_hz,
                                                                  model_rate)
+    chunk_s = chunk_s if chunk_s is not None else float(model.serving_chunk_s)
     y = _enhance_at_model_rate(model, x, int(chunk_s * model_rate),
                                max(1, int(crossfade_s * model_rate)), batch_size)
     if sample_rate_hz != model_rate:
@@ -61,12 +64,16 @@ def enhance(model: Enhancer, audio: np.ndarray, sample_rate_hz: int, chunk_s: fl
     return y.astype(np.float32)
 
 
-def _enhance_at_model_rate(model: Enhancer, x: np.ndarray, chunk: int, crossfade: int,
+def _enhance_at_model_rate(model: nn.Module, x: np.ndarray, chunk: int, crossfade: int,
                            batch_size: int) -> np.ndarray:
     device = next(model.parameters()).device
     n = len(x)
     chunk = max(chunk, 2 * crossfade + 1)
-    context = model.generator.receptive_field // 2 + model.config.postnet.kernel_size
+    context = int(model.context_samples())
+    # A frame-based network (STFT) gives the whole file's output only where a chunk's frames
+    # sit where the whole file's do: chunk starts and context on multiples of the hop.
+    hop = int(getattr(model, "hop_samples", 1))
+    chunk, crossfade, context = (-(-v // hop) * hop for v in (chunk, crossfade, context))
     padded = np.pad(x, (context, context + chunk))
     starts = chunk_starts(n, chunk, crossfade)
     out = np.zeros(n, dtype=np.float64)

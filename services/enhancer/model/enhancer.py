@@ -21,6 +21,12 @@ class Enhancer(nn.Module):
         self.generator = WaveNetGenerator(config.generator)
         self.postnet = Postnet(config.postnet)
 
+    serving_chunk_s = 4.0  # chunks for inference (services/enhancer/inference.py)
+
+    def context_samples(self) -> int:
+        """Input a chunk needs on each side: half the receptive field plus the Postnet's."""
+        return self.generator.receptive_field // 2 + self.config.postnet.kernel_size
+
     def forward(self, noisy: torch.Tensor, use_postnet: bool = True
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         """noisy: [B, 1, T] → (generator output, final output), both [B, 1, T]."""

@@ -1,0 +1,181 @@
+"""ErbNet: tiny-config smoke, known-answer parts, chunked == whole file, checkpoints, training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from services.enhancer import losses, train
+from services.enhancer.checkpoint import (
+    CheckpointError,
+    build_enhancer,
+    export_for_serving,
+    load_checkpoint,
+    save_checkpoint,
+)
+from services.enhancer.erbnet.config import load_config
+from services.enhancer.erbnet.model import ErbNet, erb_band_edges, erb_matrices
+from services.enhancer.inference import enhance
+from services.enhancer.train_steps import gan_step, reconstruction_step
+
+torch.set_num_threads(1)
+TINY = load_config("tiny")
+RATE = 16_000
+
+
+def _speech_like(seconds: float, seed: int = 0) -> np.ndarray:
+    """Harmonics of a gliding 120–180 Hz voice, amplitude-modulated like syllables."""
+    t = np.arange(int(seconds * RATE)) / RATE
+    f0 = 150 + 30 * np.sin(2 * np.pi * 0.7 * t)
+    phase = 2 * np.pi * np.cumsum(f0) / RATE
+    voice = sum(np.sin(h * phase) / h for h in range(1, 20))
+    envelope = 0.5 * (1 + np.sin(2 * np.pi * 4 * t + seed))
+    return (0.05 * voice * envelope).astype(np.float32)
+
+
+def _randomised(config=TINY, seed: int = 0) -> ErbNet:
+    """A network whose output layers are no longer the identity, so it does something."""
+    torch.manual_seed(seed)
+    model = ErbNet(config)
+    with torch.no_grad():
+        for layer in (model.erb.out, model.df.out):
+            layer.weight.normal_(std=0.3)
+    return model.eval()
+
+
+def test_erb_bands_cover_every_bin_once_and_are_wide_enough():
+    edges = erb_band_edges(257, RATE, 32)
+    assert edges[0] == 0 and edges[-1] == 257 and len(edges) == 33
+    assert min(np.diff(edges)) >= 2
+    pool, expand = erb_matrices(257, RATE, 32)
+    assert torch.allclose(expand.sum(0), torch.ones(257))  # every bin in exactly one band
+    assert torch.allclose(pool.sum(0), torch.ones(32))  # pooling is a mean over the band
+    # ERB spacing: low bands are narrow, high bands wide
+    assert edges[1] - edges[0] < edges[-1] - edges[-2]
+
+
+def test_untrained_network_is_near_the_identity():
+    x = torch.from_numpy(_speech_like(1.0))[None, None]
+    with torch.no_grad():
+        y = ErbNet(TINY)(x)[1]
+    error_db = 10 * torch.log10(((y - x) ** 2).sum() / (x**2).sum())
+    assert y.shape == x.shape and error_db < -20
+
+
+def test_deep_filter_applies_taps_to_the_frames_they_name():
+    """A filter with only tap k = lookahead + 1 set to 1 returns the previous frame."""
+    model = ErbNet(TINY)
+    n = TINY.network
+    spec = torch.randn(1, n.n_fft // 2 + 1, 6, dtype=torch.complex64)
+    coefs = torch.zeros(1, 2 * n.df_order, 6, n.df_bins)
+    coefs[:, 2 * (n.df_lookahead + 1)] = 1.0  # real part of the tap one frame back
+    out = model.deep_filter(spec, coefs)
+    assert torch.allclose(out[..., 1:], spec[:, : n.df_bins, :-1])
+    assert torch.allclose(out[..., 0], torch.zeros_like(out[..., 0]))
+    coefs.zero_()
+    coefs[:, 2 * n.df_lookahead + 1] = 1.0  # imaginary part of the current tap: × j
+    assert torch.allclose(model.deep_filter(spec, coefs), 1j * spec[:, : n.df_bins])
+
+
+def test_chunked_inference_equals_the_whole_file():
+    model = _randomised()
+    x = _speech_like(7.0) + 0.01 * np.random.default_rng(1).standard_normal(7 * RATE).astype(
+        np.float32)
+    with torch.no_grad():
+        whole = model(torch.from_numpy(x)[None, None])[1][0, 0].numpy()
+    chunked = enhance(model, x, RATE, chunk_s=2.0, crossfade_s=0.05, batch_size=2)
+    assert chunked.shape == x.shape
+    difference_db = 10 * np.log10(np.sum((chunked - whole) ** 2) / np.sum(whole**2))
+    assert difference_db < -40, difference_db
+    assert not np.allclose(whole, x, atol=1e-3)  # the network did change the signal
+
+
+def test_output_length_matches_any_input_length():
+    model = _randomised()
+    for n in (1, 63, 64, 1000, 16001):
+        x = 0.1 * np.random.default_rng(n).standard_normal(n).astype(np.float32)
+        assert enhance(model, x, RATE).shape == (n,)
+
+
+def test_checkpoint_round_trip_and_family_check(tmp_path):
+    model = _randomised()
+    path = tmp_path / "erb.pt"
+    save_checkpoint(path, TINY, model.state_dict(), step=4, metrics={"val/si_sdr_db": 1.0})
+    bundle = load_checkpoint(path, family="erbnet")  # weights_only=True inside
+    assert bundle["model"] == "erbnet" and bundle["step"] == 4
+    rebuilt = build_enhancer(bundle)
+    assert isinstance(rebuilt, ErbNet) and rebuilt.config == TINY
+    x = torch.from_numpy(_speech_like(0.5))[None, None]
+    with torch.no_grad():
+        assert torch.equal(rebuilt(x)[1], model(x)[1])
+    with pytest.raises(CheckpointError):
+        load_checkpoint(path, family="hifigan")
+
+
+def test_compressed_spectral_loss_is_zero_at_the_target_and_sees_phase():
+    clean = torch.from_numpy(_speech_like(0.5))[None, None]
+    assert float(losses.compressed_spectral_loss(clean, clean, (128, 256))) < 1e-10
+    flipped = -clean  # same magnitudes, opposite phase: only the complex term sees it
+    assert float(losses.compressed_spectral_loss(flipped, clean, (128, 256))) > 1e-3
+    assert float(losses.si_sdr_loss(clean, clean)) < -60
+    noisy = clean + 0.05 * torch.randn_like(clean)
+    assert float(losses.si_sdr_loss(noisy, clean)) > float(losses.si_sdr_loss(clean, clean))
+
+
+def test_training_steps_lower_the_loss_and_the_gan_phase_runs():
+    torch.manual_seed(0)
+    ctx, model, discriminators = train.build_context(TINY, torch.device("cpu"), False)
+    clean = torch.from_numpy(np.stack([_speech_like(0.5, s) for s in (0, 1)]))[:, None]
+    noisy = clean + 0.02 * torch.randn_like(clean)
+    spectral, gan = TINY.train.phases
+    train.set_phase_learning_rates(ctx, 0)
+    first = reconstruction_step(ctx, spectral, noisy, clean)["loss/reconstruction"]
+    for _ in range(30):
+        last = reconstruction_step(ctx, spectral, noisy, clean)["loss/reconstruction"]
+    assert last < first
+    train.set_phase_learning_rates(ctx, 1)
+    before = [p.detach().clone() for p in discriminators.parameters()]
+    scalars = gan_step(ctx, gan, noisy, clean)
+    assert set(scalars) >= {"loss/discriminator", "loss/adversarial", "loss/feature_matching"}
+    assert any(not torch.equal(b, p) for b, p in zip(before, discriminators.parameters(),
+                                                     strict=True))
+
+
+def test_learning_rate_decays_along_a_cosine_to_the_final_fraction():
+    from dataclasses import replace
+
+    phase = replace(TINY.train.phases[0], lr_final_fraction=0.1)
+    config = replace(TINY, train=replace(TINY.train, phases=(phase, TINY.train.phases[1])))
+    ctx = train.build_context(config, torch.device("cpu"), False)[0]
+    rates = []
+    for progress in (0.0, 0.5, 1.0):
+        train.set_phase_learning_rates(ctx, 0, progress)
+        rates.append(ctx.optimizer_generator.param_groups[0]["lr"])
+    assert rates == pytest.approx([1e-3, 0.55e-3, 1e-4])
+
+
+def _fabricated_data(root: Path) -> None:
+    (root / "clean").mkdir(parents=True, exist_ok=True)
+    for i in range(1, 13):
+        sf.write(root / "clean" / f"cmu_arctic_us_aew_a{i:04d}.wav", _speech_like(2.0, i), RATE)
+
+
+@pytest.mark.slow
+def test_cli_trains_erbnet_resumes_and_exports(tmp_path):
+    data, run = tmp_path / "data", tmp_path / "run"
+    _fabricated_data(data)
+    args = ["--family", "erbnet", "--config", "tiny", "--data-dir", str(data), "--run-dir",
+            str(run), "--validate-every", "2", "--log-every", "1", "--simulated-rirs", "1"]
+    train.main([*args, "--steps", "2"])
+    assert load_checkpoint(run / "last.pt", family="erbnet")["step"] == 2
+    train.main([*args, "--steps", "4"])  # resumes into the GAN phase
+    last = load_checkpoint(run / "last.pt", family="erbnet")
+    assert last["step"] == 4 and "discriminators" in last
+    assert (run / "best.pt").exists() and (run / "log.jsonl").exists()
+    export_for_serving(run / "last.pt", tmp_path / "serve.pt")
+    served = load_checkpoint(tmp_path / "serve.pt", family="erbnet")
+    assert "optimizers" not in served and build_enhancer(served).config == TINY
