@@ -9,7 +9,7 @@ APT_STAMP := /var/tmp/speakup-apt-ok
 DEBS := redis-server chromium fonts-dejavu-core
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run test test-fast lint bench eval eval-sr train-hifigan train-unet deps system-deps clean
+.PHONY: run test test-fast lint bench eval eval-sr train-hifigan train-erbnet train-unet deps system-deps clean
 
 ## make run — the whole product on this machine: api, three workers and beat, embedded Redis,
 ## local-disk storage. Prints the URL; Ctrl-C stops everything.
@@ -43,6 +43,11 @@ bench: deps
 
 train-hifigan: deps
 	$(PY) -m services.enhancer.train --config small --run-dir runs/hifigan_small $(TRAIN_ARGS)
+
+## make train-erbnet — ErbNet in the background-friendly way: nice, resumes runs/erbnet_small/last.pt.
+train-erbnet: deps
+	nice -n 15 $(PY) -m services.enhancer.train --family erbnet --config small \
+		--run-dir runs/erbnet_small --threads 2 --validate-every 500 $(TRAIN_ARGS)
 
 train-unet: deps
 	$(PY) -m services.upsampler.train --config small --run-dir runs/unet_small $(TRAIN_ARGS)

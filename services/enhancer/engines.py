@@ -101,7 +101,8 @@ def _load_builtin() -> None:
     import importlib
 
     for module in ("services.enhancer.dsp.engine", "services.enhancer.baselines",
-                   "services.enhancer.deepfilternet_engine", "services.enhancer.hifigan_engine"):
+                   "services.enhancer.deepfilternet_engine", "services.enhancer.hifigan_engine",
+                   "services.enhancer.erbnet.engine"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:  # a part not built yet, or its package not installed
