@@ -211,6 +211,65 @@ def bits_per_sample_zero() -> HostileCase:
     return HostileCase("0bit.wav", _wav16(bits=0, block_align=2), "not_audio")
 
 
+# PCM bit depths no writer produces: FFmpeg rounds them up (7 → 8, 12 → 16, 20 → 24) and
+# "decodes" noise at the wrong speed, so the header is refused before anything is decoded.
+@case
+def pcm_7_bit() -> HostileCase:
+    return HostileCase("7bit.wav", _wav16(bits=7, block_align=1), "unsupported_bit_depth")
+
+
+@case
+def pcm_12_bit() -> HostileCase:
+    return HostileCase("12bit.wav", _wav16(bits=12, block_align=2), "unsupported_bit_depth")
+
+
+@case
+def pcm_20_bit_in_3_bytes() -> HostileCase:
+    return HostileCase("20bit.wav", _wav16(bits=20, block_align=3), "unsupported_bit_depth")
+
+
+@case
+def pcm_64_bit_integer() -> HostileCase:
+    return HostileCase("64bit.wav", _wav16(bits=64, block_align=8), "unsupported_bit_depth")
+
+
+@case
+def float_16_bit() -> HostileCase:
+    return HostileCase("f16.wav", _wav16(format_tag=3), "unsupported_bit_depth")
+
+
+@case
+def block_align_disagrees() -> HostileCase:
+    """16-bit mono whose header says 3 bytes per frame: FFmpeg would read it anyway."""
+    return HostileCase("align3.wav", _wav16(block_align=3), "malformed_wav_header")
+
+
+@case
+def block_align_of_stereo_on_mono() -> HostileCase:
+    return HostileCase("align4.wav", _wav16(block_align=4), "malformed_wav_header")
+
+
+@case
+def extensible_valid_bits_beyond_container() -> HostileCase:
+    return HostileCase("ext.wav", wav_bytes(pcm16(_speech_like()), **_extensible(16, 24)),
+                       "malformed_wav_header")
+
+
+@case
+def extensible_20_in_24_bits_is_fine() -> HostileCase:
+    """WAVE_FORMAT_EXTENSIBLE with 20 valid bits in 24-bit samples: a real recorder's file."""
+    audio = (np.clip(_speech_like()[:, 0], -1, 1) * (2**23 - 1)).astype("<i4")
+    payload = b"".join(int(v).to_bytes(3, "little", signed=True) for v in audio)
+    return HostileCase("ext20.wav", wav_bytes(payload, **_extensible(24, 20)), None)
+
+
+def _extensible(bits: int, valid_bits: int) -> dict[str, object]:
+    """`wav_bytes` arguments for a WAVE_FORMAT_EXTENSIBLE PCM header (cbSize 22)."""
+    guid = bytes.fromhex("0100000000001000800000aa00389b71")
+    extension = struct.pack("<HHI", 22, valid_bits, 0x4) + guid
+    return {"bits": bits, "format_tag": 0xFFFE, "fmt_size": 40, "extension": extension}
+
+
 # -- sample values --------------------------------------------------------------------------------
 @case
 def float_nan() -> HostileCase:

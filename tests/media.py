@@ -39,11 +39,13 @@ def wav_bytes(
     data_size: int | None = None,
     block_align: int | None = None,
     chunks_before_data: bytes = b"",
+    extension: bytes = b"",
 ) -> bytes:
-    """A RIFF/WAVE file written by hand, so every header field can lie."""
+    """A RIFF/WAVE file written by hand, so every header field can lie. ``extension``: the
+    bytes after the 16 basic ``fmt `` bytes (cbSize onwards), cut or padded to ``fmt_size``."""
     align = channels * bits // 8 if block_align is None else block_align
     fmt = struct.pack("<HHIIHH", format_tag, channels, rate_hz, rate_hz * align, align, bits)
-    fmt = fmt[:fmt_size].ljust(fmt_size, b"\0")
+    fmt = (fmt + extension)[:fmt_size].ljust(fmt_size, b"\0")
     body = (b"WAVE" + b"fmt " + struct.pack("<I", fmt_size) + fmt + chunks_before_data
             + b"data" + struct.pack("<I", len(payload) if data_size is None else data_size)
             + payload)  # fmt: skip

@@ -28,6 +28,10 @@ Rejections raise `AudioRejected(code, message)`. The codes are stable API:
 | invalid_samples         | PCM float samples stored as NaN, ±Inf or beyond ``max_abs_sample``   |
 | silent_audio            | every channel's peak at or below ``silence_peak_dbfs`` (digital      |
 |                         | silence, or nothing but 1-LSB dither)                                |
+| unsupported_bit_depth   | a PCM WAV header at a bit depth not 8/16/24/32 (float: 32/64), which |
+|                         | FFmpeg would round up and decode as noise (`shared.audio.wavfmt`)    |
+| malformed_wav_header    | a PCM/float WAV whose block align disagrees with channels × bits, or |
+|                         | whose valid bits exceed the sample size                              |
 
 Files that merely look odd are decoded, not rejected: a WAV whose data size is 0xFFFFFFFF or
 points past the end (a recorder that crashed before finishing the header), a file whose
@@ -52,6 +56,7 @@ from shared.audio.encode import content_type_for, encode_audio
 from shared.audio.errors import MESSAGES, AudioRejected
 from shared.audio.pipeline import FramePipeline, Sink
 from shared.audio.probe import Header, open_container, read_header, select_audio_stream
+from shared.audio.wavfmt import check_wave_format
 
 __all__ = ["AudioRejected", "DecodeLimits", "InputInfo", "MESSAGES", "content_type_for",
            "decode_array", "encode_audio", "probe_and_decode_to_wav"]  # fmt: skip
@@ -143,6 +148,8 @@ def _decode(src_path: Path, target_rate_hz: int, limits: DecodeLimits, sink: Sin
     if size_bytes > limits.max_input_bytes:
         raise AudioRejected("file_too_large", detail=f"{size_bytes} bytes")
     with open_container(src_path) as container:
+        if container.format.name == "wav":
+            check_wave_format(src_path)  # before FFmpeg rounds an odd bit depth up
         stream = select_audio_stream(container, limits.max_streams)
         header = read_header(container, stream, size_bytes)
         _check_header(header, limits)

@@ -29,6 +29,12 @@ MESSAGES: dict[str, str] = {
     "beyond full scale). Export it again from your recording software.",
     "silent_audio": "The recording is completely silent. Check that the microphone was on and "
     "upload a recording with sound.",
+    "unsupported_bit_depth": "The WAV file claims a bit depth no recorder writes (PCM must be 8, "
+    "16, 24 or 32 bits; float 32 or 64), so its samples cannot be read. Export it again as a 16- "
+    "or 24-bit WAV.",
+    "malformed_wav_header": "The WAV file's header contradicts itself (its block size does not "
+    "match its channels and bit depth), so its samples cannot be read. Export it again from your "
+    "recording software.",
 }
 
 
