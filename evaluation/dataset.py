@@ -27,7 +27,7 @@ from evaluation.folder import load_mono_16k
 from evaluation.items import EVAL_RATE_HZ, EvalItem, rt60_bucket, snr_bucket, voice_f0_bucket
 from evaluation.metrics import snr_db
 from evaluation.sources import eval_clean_files, eval_noise_files, eval_rir_files, gender_of
-from evaluation.split import speaker_of
+from shared.datasplit import speaker_of
 
 MANIFEST_VERSION = 2  # bump on any change to how items are made: it keys the cache
 

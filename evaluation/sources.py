@@ -1,6 +1,6 @@
 """What the data directory offers the evaluation: eval-only files, speakers' genders, real pairs.
 
-Only held-out material is used (evaluation.split): clean speech of evaluation speakers, noise
+Only held-out material is used (shared/datasplit.py): clean speech of evaluation speakers, noise
 and impulse-response files on the evaluation side of the file split (training never reads them),
 and the real pairs and recordings in pairs/ and real_noisy/ (evaluation-only by rule).
 """
@@ -18,7 +18,7 @@ import numpy as np
 from evaluation.folder import AUDIO_SUFFIXES, load_mono_16k
 from evaluation.items import EVAL_RATE_HZ, EvalItem, rt60_bucket, snr_bucket, voice_f0_bucket
 from evaluation.metrics import snr_db
-from evaluation.split import is_eval_file, is_eval_speaker, speaker_of
+from shared.datasplit import is_eval_file, is_eval_speaker, speaker_of
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,6 +1,6 @@
 """Super-resolution evaluation: `python -m evaluation.sr [--data-dir ...] [--checkpoint ...]`.
 
-Held-out speakers' full-band recordings (evaluation.split) are band-limited to 16 kHz with each
+Held-out speakers' full-band recordings (shared/datasplit.py) are band-limited to 16 kHz with each
 input filter of services.upsampler.data.EVAL_FILTERS (soxr, Butterworth, Chebyshev, MP3-like
 brick wall) and brought back to 48 kHz by every upsampler engine (`resample`, `unet` where a
 checkpoint is installed or given), cubic-spline interpolation (the paper's baseline) and the

@@ -1,7 +1,7 @@
 """Training pairs for the U-Net: full-band 48 kHz speech and the same speech band-limited to 16 kHz.
 
 Targets: `clean/` recordings at ≥ 44.1 kHz whose spectrum really reaches above 10 kHz (measured,
-not trusted from the header), training speakers only (`evaluation.split.is_eval_speaker`).
+not trusted from the header), training speakers only (`shared.datasplit.is_eval_speaker`).
 Inputs: the target low-passed by one of several filters and brought to 16 kHz, then interpolated
 back to 48 kHz exactly as the `resample` engine does — the network sees what inference will see.
 Kuleshov et al. note the model is very sensitive to how the low-rate input was made, and ours
@@ -20,8 +20,8 @@ import scipy.signal as sps
 import soundfile as sf
 import soxr
 
-from evaluation.split import is_eval_speaker
 from services.upsampler.engines import ResampleEngine
+from shared.datasplit import is_eval_speaker
 
 TARGET_RATE_HZ = 48000
 LOW_RATE_HZ = 16000

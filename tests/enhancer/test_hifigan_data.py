@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from evaluation.split import is_eval_file, is_eval_speaker
 from services.enhancer.data import degrade
 from services.enhancer.data.dataset import Degrader, DegradeSettings, load_plain_folders
 from services.enhancer.data.readers import (
@@ -20,6 +19,7 @@ from services.enhancer.data.readers import (
     reverb_noise,
     reverb_rirs,
 )
+from shared.datasplit import is_eval_file, is_eval_speaker
 
 RATE = 16_000
 

@@ -10,7 +10,7 @@ import soundfile as sf
 
 from evaluation import dataset
 from evaluation.metrics import snr_db
-from evaluation.split import is_eval_file, is_eval_speaker
+from shared.datasplit import is_eval_file, is_eval_speaker
 
 # one SNR, so items 0/1/2 are no reverb / measured room / simulated room, item 3 adds a device
 CONFIG = dataset.EvalSetConfig(n_items=4, snrs_db=(5.0,), rt60s_s=(0.3,), rooms_per_rt60=1)

@@ -28,7 +28,7 @@ def synthetic_speechlike(seed: int, duration_s: float = 1.5, rate_hz: int = 4800
 def test_train_checkpoints_and_resumes(tmp_path):
     clean = tmp_path / "data" / "clean"
     clean.mkdir(parents=True)
-    # p225 / p226 are training speakers in evaluation.split; p227 is held out and must be skipped
+    # p225 / p226 are training speakers in shared.datasplit; p227 is held out and must be skipped
     for i, name in enumerate(["p225_001.wav", "p226_001.wav", "p227_001.wav"]):
         sf.write(clean / name, synthetic_speechlike(i), 48000)
     sf.write(clean / "p225_002.wav", synthetic_speechlike(9, rate_hz=16000), 16000)  # narrow

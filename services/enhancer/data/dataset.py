@@ -1,6 +1,6 @@
 """Training and validation batches: clean speech in RAM, degraded on the fly.
 
-Training reads only training speakers/files (evaluation/split.py), never pairs/ or
+Training reads only training speakers/files (shared/datasplit.py), never pairs/ or
 real_noisy/. A few training-speaker files are held back for validation, which is degraded once
 with a fixed seed, so every validation pass sees the same inputs.
 """

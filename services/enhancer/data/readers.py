@@ -1,7 +1,7 @@
 """Dataset readers: DAPS, ACE Challenge noise, REVERB Challenge RIRs, and plain folders.
 
 Readers return file lists only (cheap); `load_audio` decodes and resamples. Training callers
-filter with evaluation/split.py so held-out speakers and files never reach a model.
+filter with shared/datasplit.py so held-out speakers and files never reach a model.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from evaluation.split import is_eval_file, is_eval_speaker
+from shared.datasplit import is_eval_file, is_eval_speaker
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 # Folders of the plain layout (../shared/data) that are evaluation-only.
@@ -74,7 +74,7 @@ class DapsPair:
 def daps_pairs(root: str | Path, split: str | None = None) -> list[DapsPair]:
     """Device/room recordings paired with their studio `clean/` take.
 
-    `split` "train"/"eval" keeps speakers by evaluation/split.py (keyed "daps-<speaker>").
+    `split` "train"/"eval" keeps speakers by shared/datasplit.py (keyed "daps-<speaker>").
     """
     root = Path(root)
     clean = {}
