@@ -46,7 +46,8 @@ class MasteringReport:
         return asdict(self)
 
 
-def master(audio: np.ndarray, sample_rate_hz: int, preset: str) -> tuple[np.ndarray, dict]:
+def master(audio: np.ndarray, sample_rate_hz: int, preset: str,
+           ceiling_dbtp: float = CEILING_DBTP) -> tuple[np.ndarray, dict]:
     """audio: [T] float32 → (mastered [T] float32, report dict)."""
     if preset not in PRESET_LUFS:
         raise ValueError(f"unknown preset {preset!r}; have {sorted(PRESET_LUFS)}")
@@ -60,7 +61,7 @@ def master(audio: np.ndarray, sample_rate_hz: int, preset: str) -> tuple[np.ndar
     outputs: dict[float, np.ndarray] = {}
 
     def limited_lufs(gain_db: float) -> float:
-        outputs[gain_db] = limit_true_peak(x * db_to_gain(gain_db), sample_rate_hz)
+        outputs[gain_db] = limit_true_peak(x * db_to_gain(gain_db), sample_rate_hz, ceiling_dbtp)
         return integrated_lufs(outputs[gain_db], sample_rate_hz)
 
     gain_db = aim_gain(limited_lufs, target - integrated_lufs(x, sample_rate_hz), target)
@@ -170,6 +171,7 @@ def master_file(
     fmt: str,
     block_s: float = 60.0,
     progress: Callable[[float], None] | None = None,
+    ceiling_dbtp: float = CEILING_DBTP,
 ) -> dict:
     """Stream `src` (mono WAV) into `dst` mastered, in constant memory: measure, re-aim the gain
     while limiting changes the loudness (measure-only passes), then write."""
@@ -179,7 +181,7 @@ def master_file(
     gain_db = 0.0
     if target is not None and np.isfinite(input_lufs):
         gain_db = aim_gain(
-            lambda g: _stream_pass(src, block_s, g, limit=True)[0],
+            lambda g: _stream_pass(src, block_s, g, limit=True, ceiling_dbtp=ceiling_dbtp)[0],
             target - input_lufs,
             target,
             max_tries=5,  # each try reads the whole file once
@@ -193,9 +195,22 @@ def master_file(
         format="FLAC" if fmt == "flac" else "WAV",
     ) as writer:
         output_lufs, peak_dbtp = _stream_pass(
-            src, block_s, gain_db, limit=target is not None, writer=writer, progress=progress
+            src, block_s, gain_db, limit=target is not None, writer=writer, progress=progress,
+            ceiling_dbtp=ceiling_dbtp,
         )
     return MasteringReport(preset, target, input_lufs, output_lufs, peak_dbtp, gain_db).as_dict()
+
+
+def relimit_file(src: Path, dst: Path, gain_db: float, ceiling_dbtp: float,
+                 block_s: float = 60.0) -> tuple[float, float]:
+    """`src` (mastered mono WAV) × gain, limited again at ``ceiling_dbtp``, into `dst` (float
+    WAV), streamed: the second chance of a lossy output whose encoder overshot the true peak.
+    Returns (integrated LUFS, true peak dBTP) of what was written."""
+    rate = sf.info(str(src)).samplerate
+    with sf.SoundFile(str(dst), "w", samplerate=rate, channels=1, subtype="FLOAT",
+                      format="WAV") as writer:
+        return _stream_pass(src, block_s, gain_db, limit=True, writer=writer,
+                            ceiling_dbtp=ceiling_dbtp)
 
 
 def _stream_pass(
@@ -206,6 +221,7 @@ def _stream_pass(
     limit: bool,
     writer: sf.SoundFile | None = None,
     progress: Callable[[float], None] | None = None,
+    ceiling_dbtp: float = CEILING_DBTP,
 ) -> tuple[float, float]:
     """One pass over the file: gain, limit, (write); returns (integrated LUFS, true peak dBTP).
     Only the writing pass measures the true peak (4× oversampling of every block): the measuring
@@ -217,7 +233,7 @@ def _stream_pass(
         for chunk in reader.blocks(blocksize=int(block_s * info.samplerate), dtype="float64"):
             x = np.nan_to_num(chunk.reshape(-1)) * db_to_gain(gain_db)
             if limit:
-                x = limit_true_peak(x, info.samplerate, state=state)
+                x = limit_true_peak(x, info.samplerate, ceiling_dbtp, state=state)
             x = np.clip(x, -1.0, 1.0)
             meter.feed(x)
             if writer is not None:
