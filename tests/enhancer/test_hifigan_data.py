@@ -1,5 +1,6 @@
-"""Data readers on fabricated trees in each dataset's published layout, and degradation
-regression tests (pre-delay removed, gains vary, DRR hit, validation deterministic)."""
+"""Data readers on fabricated trees in each dataset's published layout (one or several roots),
+and degradation regression tests (pre-delay removed, gains vary, DRR hit, validation
+deterministic)."""
 
 from __future__ import annotations
 
@@ -174,3 +175,46 @@ def test_validation_degradation_is_deterministic():
     a = degrader(speech, np.random.default_rng(1234))
     b = degrader(speech, np.random.default_rng(1234))
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+
+
+def test_load_plain_folders_reads_several_roots_and_fullband_ravdess(tmp_path, monkeypatch):
+    """The recordings and a `make data` corpus side by side; RAVDESS beside clean/ is speech."""
+    recordings, built = tmp_path / "shared_data", tmp_path / "corpus"
+    for i, spk in enumerate(("aew", "ahw", "aup", "awb")):
+        _write(recordings / "clean" / f"cmu_arctic_us_{spk}_a{i:04d}.wav", seconds=1.0, seed=i)
+    for actor in (1, 2, 4, 19):  # 04 (f) and 19 (m) are held-out actors
+        name = f"ravdess__Actor_{actor:02d}__03-01-01-01-01-01-{actor:02d}.flac"
+        _write(recordings / "fullband_ravdess" / name, seconds=1.0, rate=48_000, seed=actor)
+    _write(recordings / "noise" / "n1.wav")
+    for i, line in enumerate(("ahoj", "ne", "proc")):
+        _write(built / "clean" / "fillets-cs" / f"fillets-cs__small__city__vit-m-{line}.flac",
+               seconds=1.0, rate=22_050, seed=10 + i)
+    for name in ("opensfx__06-Ship-horn", "lincity__TraficLow1", "lincity__Water1"):
+        _write(built / "noise" / "opensfx" / f"{name}.flac", rate=44_100)
+    read: list[Path] = []
+    import services.enhancer.data.dataset as dataset
+
+    real_load = dataset.load_audio
+    monkeypatch.setattr(dataset, "load_audio",
+                        lambda p, *a, **k: read.append(Path(p)) or real_load(p, *a, **k))
+    batches, validation = load_plain_folders([recordings, str(built)], RATE, DegradeSettings(),
+                                             simulated_rirs=0)
+    speech = {p.name for p in read if "noise" not in p.parts}
+    assert {n for n in speech if n.startswith("fillets-cs")} == {
+        f"fillets-cs__small__city__vit-m-{line}.flac" for line in ("ahoj", "ne", "proc")}
+    assert {n[:17] for n in speech if n.startswith("ravdess")} == {"ravdess__Actor_01",
+                                                                   "ravdess__Actor_02"}
+    assert not any(is_eval_speaker(n) for n in speech)
+    all_noise = [*recordings.glob("noise/*"), *built.glob("noise/*/*")]
+    assert {p for p in read if "noise" in p.parts} == {p for p in all_noise if not is_eval_file(p)}
+    assert len(batches.clips) + len(validation) == len(speech)
+    noisy, clean = batches.batch(2, 4000, np.random.default_rng(0))
+    assert noisy.shape == clean.shape == (2, 1, 4000)
+
+
+def test_plain_folders_read_clean_before_fullband_ravdess(tmp_path):
+    """Files of clean/ come first, so the validation list of one root keeps its old items."""
+    _write(tmp_path / "fullband_ravdess" / "ravdess__Actor_01__03-01-01-01-01-01-01.flac")
+    _write(tmp_path / "clean" / "sub" / "cmu_arctic_us_aew_a0001.wav")
+    assert [p.parent.name for p in PlainFolders(tmp_path).clean("train")] == ["sub",
+                                                                              "fullband_ravdess"]

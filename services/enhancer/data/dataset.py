@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,19 +137,21 @@ class SpeechBatches:
         return noisy, clean
 
 
-def load_plain_folders(root: str | Path, sample_rate_hz: int, settings: DegradeSettings,
-                       simulated_rirs: int = 24, seed: int = 0
+def load_plain_folders(roots: str | Path | Sequence[str | Path], sample_rate_hz: int,
+                       settings: DegradeSettings, simulated_rirs: int = 24, seed: int = 0
                        ) -> tuple[SpeechBatches, list[tuple[np.ndarray, np.ndarray]]]:
-    """Training batches + a fixed validation list from a plain `clean/ noise/ rir/` tree."""
-    folders = PlainFolders(Path(root))
-    train_files = folders.clean("train")
+    """Training batches + a fixed validation list from one or more plain `clean/ noise/ rir/`
+    trees (e.g. ../shared/data and a corpus built by `make data`), read in the order given."""
+    folders = [PlainFolders(Path(r)) for r in _as_list(roots)]
+    train_files = [p for f in folders for p in f.clean("train")]
     fit_files = [p for p in train_files if not is_validation_file(p)]
     val_files = [p for p in train_files if is_validation_file(p)]
-    log.info("clean: %d training files, %d validation files", len(fit_files), len(val_files))
+    log.info("clean: %d training files, %d validation files from %d root(s)",
+             len(fit_files), len(val_files), len(folders))
     clips = [load_audio(p, sample_rate_hz) for p in fit_files]
-    noises = [load_audio(p, sample_rate_hz) for p in folders.noise("train")]
+    noises = [load_audio(p, sample_rate_hz) for f in folders for p in f.noise("train")]
     rirs = [load_audio(p, sample_rate_hz, first_channel_only=True)
-            for p in folders.rirs("train")]
+            for f in folders for p in f.rirs("train")]
     rng = np.random.default_rng(seed)
     degrader = Degrader(settings, sample_rate_hz, noises, rirs)
     degrader.add_simulated_rirs(simulated_rirs, rng)
@@ -156,3 +159,11 @@ def load_plain_folders(root: str | Path, sample_rate_hz: int, settings: DegradeS
     validation = [degrader(load_audio(p, sample_rate_hz)[: 4 * sample_rate_hz], val_rng)
                   for p in val_files]
     return SpeechBatches(clips, degrader), validation
+
+
+def _as_list(roots: str | Path | Sequence[str | Path]) -> list[str | Path]:
+    if isinstance(roots, (str, Path)):
+        return [roots]
+    if not roots:
+        raise ValueError("no data roots given")
+    return list(roots)

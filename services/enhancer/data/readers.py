@@ -39,14 +39,22 @@ def _audio_files(folder: Path) -> list[Path]:
 
 # ---- plain folders: <root>/clean, <root>/noise, <root>/rir ---------------------------------
 
+# Folders of clean speech, in reading order: ../shared/data keeps RAVDESS beside clean/.
+CLEAN_FOLDERS = ("clean", "fullband_ravdess")
+
+
 @dataclass(frozen=True)
 class PlainFolders:
+    """A plain tree (../shared/data, or a corpus built by `make data`): clean/ and
+    fullband_ravdess/ speech, noise/, rir/; audio files at any depth below each."""
+
     root: Path
 
     def clean(self, split: str) -> list[Path]:
         """split: "train" (training speakers) or "eval" (held-out speakers)."""
         want_eval = split == "eval"
-        return [p for p in _audio_files(self.root / "clean") if is_eval_speaker(p) == want_eval]
+        return [p for folder in CLEAN_FOLDERS for p in _audio_files(self.root / folder)
+                if is_eval_speaker(p) == want_eval]
 
     def noise(self, split: str) -> list[Path]:
         want_eval = split == "eval"
