@@ -4,12 +4,13 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 S3_VENV := .venv-s3
+SPEAKUP_CORPUS_DIR ?= var/corpus
 STAMP := $(VENV)/.installed-$(shell cat requirements/dev.lock pyproject.toml | sha1sum | cut -c1-12)
 APT_STAMP := /var/tmp/speakup-apt-ok
 DEBS := redis-server chromium fonts-dejavu-core
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run test test-fast lint bench eval eval-sr train-hifigan train-erbnet train-unet deps system-deps clean
+.PHONY: run test test-fast lint bench eval eval-sr train-hifigan train-erbnet train-unet data deps system-deps clean
 
 ## make run — the whole product on this machine: api, three workers and beat, embedded Redis,
 ## local-disk storage. Prints the URL; Ctrl-C stops everything.
@@ -51,6 +52,12 @@ train-erbnet: deps
 
 train-unet: deps
 	$(PY) -m services.upsampler.train --config small --run-dir runs/unet_small $(TRAIN_ARGS)
+
+## make data — more training audio (Czech dialogue, real noise, music beds) from Debian packages
+## into $(SPEAKUP_CORPUS_DIR) (default var/corpus, git-ignored); a second run does nothing.
+## Train on it beside the recordings: TRAIN_ARGS="--data-dir ../shared/data --data-dir var/corpus"
+data: deps
+	nice $(PY) -m services.enhancer.data.corpus build --out $(SPEAKUP_CORPUS_DIR)
 
 deps: system-deps $(STAMP) $(S3_VENV)/.installed
 
