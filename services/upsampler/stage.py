@@ -1,5 +1,6 @@
 """The upsample stage: `enhanced.wav` → engine to 48 kHz, block by block → (44.1 kHz) → mastering
-(loudness target, true-peak limit) → output in the requested format → job succeeded.
+(loudness target, true-peak limit) → output in the requested format (a video input's picture
+copied in, for video formats) → quality report (DNSMOS in → out) → job succeeded.
 Celery-free; tasks.py is a thin shell. Never imports torch."""
 
 from __future__ import annotations
@@ -9,15 +10,18 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import av
 import soundfile as sf
 
 from services.upsampler import engines
 from services.upsampler.finish import finish_file
 from shared.audio.blocks import process_file
-from shared.jobs.model import JobStatus
+from shared.audio.formats import OutputFormat, resolve_format
+from shared.jobs.model import JobOptions, JobStatus
 from shared.logging import log_event
-from shared.runtime import WorkerContext, enhanced_key, output_key
+from shared.runtime import WorkerContext, enhanced_key, input_key, output_key
 from shared.stages import (
     StageFailed,
     claim,
@@ -26,6 +30,7 @@ from shared.stages import (
     fail,
     progress_reporter,
 )
+from shared.storage.base import ObjectMissing
 
 log = logging.getLogger("speakup.upsampler")
 ENGINE_RATE_HZ = 48_000
@@ -44,13 +49,15 @@ def run_upsample(ctx: WorkerContext, job_id: str, notify: Notify, retries: int =
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="speakup-ups-") as tmp:
         enhanced, wide = Path(tmp, "enhanced.wav"), Path(tmp, "wide.wav")
-        final = Path(tmp, f"output.{options.format}")
         storage.download_file(enhanced_key(job_id), enhanced)
+        source = _download_input(storage, job_id, Path(tmp, "input"))
         info = sf.info(str(enhanced))
         rate, duration_s = info.samplerate, info.duration
         soft_limit_s, _ = settings.task_time_limits(duration_s)
         check = deadline_check(store, job_id, JobStatus.UPSAMPLING, soft_limit_s)
         try:
+            fmt = output_format(options, source)
+            final = Path(tmp, f"output.{fmt.name}")
             if options.sample_rate_hz == rate:
                 engine_name, engine_version, wide = "none", "-", enhanced
             else:
@@ -65,23 +72,34 @@ def run_upsample(ctx: WorkerContext, job_id: str, notify: Notify, retries: int =
                              block_s=settings.enhance_block_s, overlap_s=0.25, context_s=0.5,
                              progress=lambda f: report(0.7 * f), check=check)
             mastering = finish_file(wide, final, target_rate_hz=options.sample_rate_hz,
-                                    preset=options.preset, fmt=options.format,
-                                    bit_depth=options.bit_depth,
-                                    progress=lambda f: report(0.7 + 0.25 * f))
+                                    preset=options.preset, fmt=fmt, bit_depth=options.bit_depth,
+                                    bitrate_kbps=options.bitrate_kbps, tags=tags(options),
+                                    video_src=source if fmt.video else None,
+                                    progress=lambda f: report(0.7 + 0.22 * f))
         except StageFailed as exc:
             fail(store, job_id, exc.code, exc.message)
             return "failed"
+        except av.FFmpegError as exc:
+            if not fmt.video:
+                raise
+            log_event(log, "video.remux_failed", logging.WARNING, job_id=job_id, error=str(exc))
+            fail(store, job_id, "video_not_remuxable",
+                 f"The video stream cannot be copied into {fmt.name.upper()} unchanged. Ask for "
+                 "the video in its own container (format \"video\") or for an audio format.")
+            return "failed"
+        mastering.update(quality(source, final, enhanced, job_id))
+        report(0.99)
         size = final.stat().st_size
-        key = output_key(job_id, options.format)
-        storage.put_file(key, final, "audio/flac" if options.format == "flac" else "audio/wav")
+        key = output_key(job_id, fmt.name)
+        storage.put_file(key, final, fmt.content_type)
     compute_s = time.monotonic() - started
     store.merge(job_id, "engine", {"upsampler": engine_name, "upsampler_version": engine_version})
     store.merge(job_id, "metrics", {**mastering, "upsample_s": round(compute_s, 3),
                                     "upsample_rtf": round(compute_s / max(duration_s, 1e-6), 4)})
     won = store.transition(
         job_id, JobStatus.SUCCEEDED,
-        output={"key": key, "sample_rate_hz": options.sample_rate_hz, "format": options.format,
-                "bytes": size},
+        output={"key": key, "sample_rate_hz": mastering["output_sample_rate_hz"],
+                "format": fmt.name, "bytes": size},
     )
     if won:
         log_event(log, "stage.succeeded", job_id=job_id, engine=engine_name,
@@ -91,3 +109,43 @@ def run_upsample(ctx: WorkerContext, job_id: str, notify: Notify, retries: int =
     elif discard_if_abandoned(store, storage, job_id):
         return "discarded"
     return "done" if won else "skipped"
+
+
+def _download_input(storage: Any, job_id: str, path: Path) -> Path | None:
+    """The original upload, for the quality report and a video's picture; None once gone."""
+    try:
+        storage.download_file(input_key(job_id), path)
+    except ObjectMissing:
+        return None
+    return path
+
+
+def output_format(options: JobOptions, source: Path | None) -> OutputFormat:
+    """The format to write; a video format needs the input's picture (StageFailed otherwise)."""
+    if options.format not in ("video", "mp4", "mov", "mkv", "webm"):
+        return resolve_format(options.format, None)
+    from shared.audio.video import video_container_of
+
+    container = video_container_of(source) if source is not None else None
+    if container is None:
+        raise StageFailed("no_video_stream",
+                          "A video result was asked for, but the upload has no video we can "
+                          "keep (mp4, mov, mkv or webm). Choose an audio format instead.")
+    return resolve_format(options.format, container)
+
+
+def tags(options: JobOptions) -> dict[str, str]:
+    return {name: value for name, value in (("title", options.title),
+                                            ("artist", options.artist)) if value}
+
+
+def quality(source: Path | None, final: Path, enhanced: Path, job_id: str) -> dict[str, Any]:
+    """The quality report's metrics; a report that cannot be made never fails the job."""
+    from services.upsampler.quality import quality_report
+
+    try:
+        return quality_report(source, final, enhanced)
+    except Exception as exc:  # noqa: BLE001 - a missing measurement is not a failed job
+        log_event(log, "quality.skipped", logging.WARNING, job_id=job_id,
+                  error=type(exc).__name__)
+        return {}

@@ -24,6 +24,7 @@ def register_tasks(app: Celery, ctx: WorkerContext) -> None:
     # them instead of spending their first job on imports (measured under load: 15-20 s per job
     # redelivered after a SIGKILL, against 1 s with a warm process).
     engines.names()
+    _preload_quality_report()
 
     @worker_process_init.connect(weak=False)
     def _init_process(**_: object) -> None:
@@ -41,3 +42,14 @@ def register_tasks(app: Celery, ctx: WorkerContext) -> None:
         except StageSkipped as exc:
             log_event(log, "stage.skipped", job_id=job_id, stage="upsample", reason=str(exc))
             return "skipped"
+
+
+def _preload_quality_report() -> None:
+    """onnxruntime's import (the DNSMOS report) too; its session is built per process, on first
+    use, since a session's threads do not survive a fork."""
+    try:
+        import onnxruntime  # noqa: F401
+
+        import services.upsampler.quality  # noqa: F401
+    except ImportError as exc:  # the report is then skipped, never the job
+        log_event(log, "quality.unavailable", logging.WARNING, error=str(exc))

@@ -8,10 +8,11 @@ in the store).
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, HttpUrl
 
 
 class JobStatus(StrEnum):
@@ -59,6 +60,23 @@ def can_move(current: JobStatus, target: JobStatus) -> bool:
 
 
 Preset = Literal["podcast", "broadcast", "video", "none"]
+# shared.audio.formats.FORMATS, plus "video": the input's own container (mp4, mov, mkv, webm)
+OutputFormatName = Literal["wav", "flac", "mp3", "m4a", "opus", "video", "mp4", "mov", "mkv",
+                           "webm"]
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def _whole_float_to_int(value: Any) -> Any:
+    # JSON Schema's "integer" admits 128.0; strict parsing (api creation) would refuse it.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _one_line(value: str | None) -> str | None:
+    # A tag is one line of text: control characters (newlines, NUL) become spaces.
+    return None if value is None else _CONTROL.sub(" ", value).strip() or None
+
+
+Tag = Annotated[str | None, AfterValidator(_one_line)]
 
 
 class JobOptions(BaseModel):
@@ -69,8 +87,18 @@ class JobOptions(BaseModel):
     preset: Preset = "podcast"
     strength: float = Field(1.0, ge=0.0, le=1.0)
     sample_rate_hz: Literal[48000, 44100, 16000] = 48000
-    format: Literal["wav", "flac"] = "wav"
+    format: OutputFormatName = Field("wav", description=(
+        "wav, flac (lossless, bit_depth applies), mp3 (VBR unless bitrate_kbps), m4a (AAC), opus "
+        "(Ogg Opus, always 48 kHz); video: the input's container with its video stream(s) copied "
+        "and the audio as AAC (mp4/mov) or Opus (mkv/webm); mp4, mov, mkv, webm name it"))
     bit_depth: Literal[16, 24] = 24
+    bitrate_kbps: Annotated[int | None, BeforeValidator(_whole_float_to_int)] = Field(
+        None, ge=32, le=320, description=(
+        "lossy formats: the audio bit rate (mp3: constant at this rate); default mp3 VBR -V2, "
+        "AAC 128 (160 in video), Opus 96 (128 in video)"))
+    title: Tag = Field(None, max_length=200, description="title tag, where the container has one")
+    artist: Tag = Field(None, max_length=200,
+                        description="artist tag, where the container has one")
     engine: str = Field("auto", pattern=r"^[a-z0-9_\-]{1,32}$")
     upsampler: str = Field("auto", pattern=r"^[a-z0-9_\-]{1,32}$")
     webhook_url: HttpUrl | None = None
