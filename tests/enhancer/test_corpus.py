@@ -154,7 +154,7 @@ def test_fillets_keeps_the_two_main_voices_by_their_dialog_font(tmp_path):
     assert entry["dropped"] == {"noisy": 1} and entry["files"] == 3
     assert {speaker_of(e["file"]) for e in entry["entries"]} == {"fillets-cs-small",
                                                                   "fillets-cs-big"}
-    assert all(e["file"].startswith("clean/fillets-cs/") for e in entry["entries"])
+    assert all(e["file"].startswith("babble/fillets-cs/") for e in entry["entries"])
 
 
 def _cat(sounds: list[tuple[str, bytes]]) -> bytes:

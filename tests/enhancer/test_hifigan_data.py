@@ -218,3 +218,45 @@ def test_plain_folders_read_clean_before_fullband_ravdess(tmp_path):
     _write(tmp_path / "clean" / "sub" / "cmu_arctic_us_aew_a0001.wav")
     assert [p.parent.name for p in PlainFolders(tmp_path).clean("train")] == ["sub",
                                                                               "fullband_ravdess"]
+
+
+def _voice(seconds: float, rate: int = RATE) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (0.1 * np.sin(2 * np.pi * 180 * t) * (1 + np.sin(2 * np.pi * 3 * t))
+            + 0.05 * np.sin(2 * np.pi * 1100 * t)).astype(np.float32)
+
+
+def test_every_codec_round_trip_comes_back_aligned_and_degraded():
+    """The decoded signal must sit on the input sample for sample (the encoder's priming and
+    the decoder's delay removed), or training targets would be misaligned."""
+    x = _voice(2.0)
+    for index, (codec, *_rest) in enumerate(degrade.CODECS):
+        y = degrade.codec_round_trip(x, RATE, np.random.default_rng(index), codec_index=index)
+        assert y.shape == x.shape
+        error_db = 10 * np.log10(np.sum((y - x) ** 2) / np.sum(x**2))
+        shifted_db = 10 * np.log10(np.sum((np.roll(y, 8) - x) ** 2) / np.sum(x**2))
+        assert -40 < error_db < -3, (codec, error_db)  # changed, but the same signal in time
+        assert error_db < shifted_db - 3, codec  # 8 samples off would match worse
+
+
+def test_babble_is_unit_rms_speech_from_the_given_clips():
+    clips = [_voice(1.0), 0.3 * _voice(0.5)]
+    talkers = degrade.babble(clips, 24_000, np.random.default_rng(0), talkers=3)
+    assert talkers.shape == (24_000,) and abs(float(np.std(talkers)) - 1.0) < 1e-3
+
+
+def test_babble_folder_talks_behind_the_speaker_but_is_never_a_target(tmp_path, monkeypatch):
+    for i, spk in enumerate(("aew", "ahw", "aup", "awb")):
+        _write(tmp_path / "clean" / f"cmu_arctic_us_{spk}_a{i:04d}.wav", seconds=1.0, seed=i)
+    for i in range(4):
+        _write(tmp_path / "babble" / "game" / f"line{i}.wav", seconds=1.0, seed=9 + i)
+    babble_files = PlainFolders(tmp_path).babble("train")
+    assert babble_files  # the fixture has training-side talkers
+    batches, _ = load_plain_folders(tmp_path, RATE, DegradeSettings(babble_probability=1.0,
+                                                                    noise_probability=0.0),
+                                    simulated_rirs=0)
+    assert len(batches.clips) < 5  # babble/ is not read as clean speech
+    assert len(batches.degrader.babble) == len(batches.clips) + len(babble_files)
+    clean = batches.clips[0][:8000]
+    noisy, target = batches.degrader(clean, np.random.default_rng(0))
+    assert not np.allclose(noisy, target)  # the talkers were mixed in

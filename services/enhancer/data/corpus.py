@@ -5,6 +5,7 @@
 
 Writes the plain layout the trainer reads (readers.PlainFolders), never into git:
     DIR/clean/<source>/*.flac   speech          DIR/noise/<source>/*.flac   noise, music beds
+    DIR/babble/<source>/*.flac  background speech (never a target)
     DIR/manifest.json           per source: packages and versions, licence, files, seconds,
                                 sample rates, and each file's original path inside its package
     DIR/licences/<package>.copyright             DIR/.cache/debs/*.deb (rebuilds need no network)

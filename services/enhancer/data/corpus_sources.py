@@ -1,10 +1,14 @@
 """What `make data` takes from each Debian package, and why (the survey behind the choices).
 
-Speech (clean/): Fish Fillets NG's Czech dialogue (fillets-ng-data-cs), the two main voices only
+Background speech (babble/): Fish Fillets NG's Czech dialogue (fillets-ng-data-cs), the two main
+voices only
 — the small and the big fish, told apart by the font each line is shown in, read from the game's
 dialog scripts in fillets-ng-data. Minor characters are left out: several are voiced with
 effects (statue, robot dog, parrot, computer) and one actor may voice many of them. Lines whose
 noise floor sits within 20 dB of the speech are dropped (mostly the 44.1 kHz linux/keys levels).
+Not a target: DNSMOS rates the kept lines ≈ 2.0 OVRL / 2.5 BAK (LibriSpeech 3.3 / 4.1), so an
+enhancer trained to reproduce them would learn to keep their background; they are the voices
+talking behind the speaker instead.
 Surveyed and left out: fillets-ng-data-nl — clean but muffled, its 3–4 kHz band ≈ 20 dB below
 LibriSpeech's and nothing above 8 kHz, a poor target for an enhancer.
 
@@ -41,8 +45,8 @@ class Clip:
 
 @dataclass(frozen=True)
 class Source:
-    name: str  # the folder under clean/ or noise/
-    kind: str  # "speech" (→ clean/), "noise" or "music" (→ noise/)
+    name: str  # the folder under clean/, babble/ or noise/
+    kind: str  # "speech" (→ clean/), "babble" (→ babble/), "noise" or "music" (→ noise/)
     packages: tuple[tuple[str, ...], ...]  # per slot, alternative names: the first that exists
     licence: str
     select: Callable[[list[Path]], list[Clip]]  # extracted roots, one per slot → clips
@@ -51,7 +55,8 @@ class Source:
 
     @property
     def folder(self) -> str:
-        return f"{'clean' if self.kind == 'speech' else 'noise'}/{self.name}"
+        top = {"speech": "clean", "babble": "babble"}.get(self.kind, "noise")
+        return f"{top}/{self.name}"
 
 
 def decode(path: Path) -> tuple[np.ndarray, int]:
@@ -170,7 +175,7 @@ _WESNOTH = ("wesnoth-1.16-data", "wesnoth-1.18-data", "wesnoth-1.14-data")
 _LINCITY_PEOPLE = r"^(Click|Window|School|University|Health|Commune|Market|Residential|Shanty)"
 
 SOURCES: tuple[Source, ...] = (
-    Source("fillets-cs", "speech", (("fillets-ng-data-cs",), ("fillets-ng-data",)),
+    Source("fillets-cs", "babble", (("fillets-ng-data-cs",), ("fillets-ng-data",)),
            "GPL-2 (Fish Fillets NG data, ALTAR interactive and the fillets-ng authors)",
            fillets_clips("cs"), min_dynamic_range_db=20.0),
     Source("opensfx", "noise", (("openttd-opensfx",),),

@@ -36,6 +36,9 @@ class DegradeSettings:
     eq_probability: float = 0.6
     band_limit_probability: float = 0.25
     clip_probability: float = 0.1
+    babble_probability: float = 0.15  # other people talking, 5–25 dB below the speaker
+    babble_snr_db: tuple[float, float] = (5.0, 25.0)
+    codec_probability: float = 0.15  # a phone codec at a low bitrate (degrade.CODECS)
 
 
 def is_validation_file(path: str | Path) -> bool:
@@ -47,10 +50,12 @@ class Degrader:
     """clean segment → (degraded input, target), both float32 [T]."""
 
     def __init__(self, settings: DegradeSettings, sample_rate_hz: int,
-                 noises: list[np.ndarray], rirs: list[np.ndarray]) -> None:
+                 noises: list[np.ndarray], rirs: list[np.ndarray],
+                 babble: list[np.ndarray] | None = None) -> None:
         self.settings = settings
         self.sample_rate_hz = sample_rate_hz
         self.noises = noises
+        self.babble = babble or []  # speech to talk over the speaker (never the target)
         self.rirs = [degrade.align_on_direct_path(r) for r in rirs]
         self.simulated: list[np.ndarray] = []
 
@@ -68,12 +73,17 @@ class Degrader:
             x = self._reverberate(x, rng)
         if rng.random() < s.eq_probability:
             x = degrade.device_eq(x, sr, rng)
+        if self.babble and rng.random() < s.babble_probability:
+            talkers = degrade.babble(self.babble, n, rng, int(rng.integers(1, 4)))
+            x = degrade.mix_at_snr(x, talkers, rng.uniform(*s.babble_snr_db))
         if rng.random() < s.noise_probability:
             x = degrade.mix_at_snr(x, self._noise(n, rng), rng.uniform(*s.snr_db))
         if rng.random() < s.band_limit_probability:
             x = degrade.band_limit(x, sr, rng.uniform(3000.0, 7000.0))
         if rng.random() < s.clip_probability:
             x = degrade.soft_clip(x, rng.uniform(0.3, 0.8))
+        if rng.random() < s.codec_probability:
+            x = degrade.codec_round_trip(x, sr, rng)
         # Keep both inside [-1, 1] with the same scale, so the mapping stays level-preserving.
         peak = max(float(np.max(np.abs(x))), float(np.max(np.abs(target))), 1e-9)
         scale = min(1.0, 0.99 / peak)
@@ -152,8 +162,11 @@ def load_plain_folders(roots: str | Path | Sequence[str | Path], sample_rate_hz:
     noises = [load_audio(p, sample_rate_hz) for f in folders for p in f.noise("train")]
     rirs = [load_audio(p, sample_rate_hz, first_channel_only=True)
             for f in folders for p in f.rirs("train")]
+    # Talkers in the background: babble/ speech (not clean enough to be a target) and the
+    # training speakers themselves.
+    babble = [load_audio(p, sample_rate_hz) for f in folders for p in f.babble("train")]
     rng = np.random.default_rng(seed)
-    degrader = Degrader(settings, sample_rate_hz, noises, rirs)
+    degrader = Degrader(settings, sample_rate_hz, noises, rirs, babble + clips)
     degrader.add_simulated_rirs(simulated_rirs, rng)
     val_rng = np.random.default_rng(1234)  # fixed: every validation pass sees the same inputs
     validation = [degrader(load_audio(p, sample_rate_hz)[: 4 * sample_rate_hz], val_rng)

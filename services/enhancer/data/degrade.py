@@ -136,3 +136,75 @@ def random_gain_db(rng: np.random.Generator, gain_range_db: tuple[float, float])
     """Uniform in (low, high) — the seed drew from (low, low) and so never varied."""
     low, high = gain_range_db
     return float(rng.uniform(low, high))
+
+
+# Phone and messenger codecs at low bitrates: (codec, container, rate the codec runs at,
+# bitrates in bit/s). AMR-NB is the narrowband call codec (8 kHz, 4.75–12.2 kb/s).
+CODECS: tuple[tuple[str, str, int, tuple[int, ...]], ...] = (
+    ("libopus", "ogg", 16_000, (8_000, 12_000, 16_000, 24_000)),
+    ("aac", "mp4", 16_000, (16_000, 24_000, 32_000)),
+    ("libmp3lame", "mp3", 16_000, (24_000, 32_000, 48_000)),
+    ("libopencore_amrnb", "amr", 8_000, (7_950, 10_200, 12_200)),
+)
+MAX_CODEC_LAG = 4096  # encoder priming/decoder delay we search over (AAC primes 1024–2112)
+
+
+def codec_round_trip(audio: np.ndarray, sample_rate_hz: int, rng: np.random.Generator,
+                     codec_index: int | None = None) -> np.ndarray:
+    """Encode with a phone codec (random, or CODECS[codec_index]) at a random low bitrate and
+    decode, realigned to the input (the lag that maximises the cross-correlation) and at the
+    input's length and rate."""
+    import io
+
+    import av
+    import soxr
+
+    if codec_index is None:
+        codec_index = int(rng.integers(len(CODECS)))
+    codec, container, codec_rate, bitrates = CODECS[codec_index]
+    x = audio if codec_rate == sample_rate_hz else soxr.resample(audio, sample_rate_hz,
+                                                                 codec_rate)
+    x = np.clip(x, -1.0, 1.0).astype(np.float32)
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format=container) as out:
+        stream = out.add_stream(codec, rate=codec_rate, layout="mono")
+        stream.bit_rate = int(rng.choice(bitrates))
+        frame = av.AudioFrame.from_ndarray(x[None], format="flt", layout="mono")
+        frame.sample_rate = codec_rate
+        frame.pts = 0  # PyAV's encoder re-frames the block to the codec's frame size
+        for packet in (*stream.encode(frame), *stream.encode(None)):
+            out.mux(packet)
+    buffer.seek(0)
+    with av.open(buffer) as source:
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=codec_rate)
+        decoded = [f.to_ndarray().reshape(-1) for fr in source.decode(audio=0)
+                   for f in resampler.resample(fr)]
+    y = np.concatenate(decoded) if decoded else np.zeros(0, np.float32)
+    if codec_rate != sample_rate_hz:
+        y = soxr.resample(y, codec_rate, sample_rate_hz)
+    return _realign(y.astype(np.float32), audio, int(MAX_CODEC_LAG * sample_rate_hz / 16_000))
+
+
+def _realign(decoded: np.ndarray, reference: np.ndarray, max_lag: int) -> np.ndarray:
+    """decoded shifted by the lag in [0, max_lag] that best matches reference, cut/padded to
+    the reference's length."""
+    n = len(reference)
+    decoded = np.pad(decoded, (0, max(0, n + max_lag - len(decoded))))
+    size = 1 << int(np.ceil(np.log2(2 * len(decoded))))
+    correlation = np.fft.irfft(np.fft.rfft(decoded, size) * np.conj(np.fft.rfft(reference, size)),
+                               size)
+    lag = int(np.argmax(correlation[: max_lag + 1]))
+    return decoded[lag:lag + n].astype(np.float32)
+
+
+def babble(clips: list[np.ndarray], n: int, rng: np.random.Generator, talkers: int
+           ) -> np.ndarray:
+    """Other people talking: `talkers` random stretches of speech summed, unit RMS."""
+    out = np.zeros(n, dtype=np.float32)
+    for _ in range(talkers):
+        clip = clips[int(rng.integers(len(clips)))]
+        if len(clip) < n:
+            clip = np.tile(clip, n // max(len(clip), 1) + 1)
+        start = int(rng.integers(len(clip) - n + 1))
+        out += clip[start:start + n] / (np.std(clip[start:start + n]) + 1e-4)
+    return (out / (np.std(out) + 1e-9)).astype(np.float32)

@@ -46,7 +46,8 @@ CLEAN_FOLDERS = ("clean", "fullband_ravdess")
 @dataclass(frozen=True)
 class PlainFolders:
     """A plain tree (../shared/data, or a corpus built by `make data`): clean/ and
-    fullband_ravdess/ speech, noise/, rir/; audio files at any depth below each."""
+    fullband_ravdess/ speech, babble/ background speech, noise/, rir/; audio files at any
+    depth below each."""
 
     root: Path
 
@@ -55,6 +56,12 @@ class PlainFolders:
         want_eval = split == "eval"
         return [p for folder in CLEAN_FOLDERS for p in _audio_files(self.root / folder)
                 if is_eval_speaker(p) == want_eval]
+
+    def babble(self, split: str) -> list[Path]:
+        """babble/: speech heard behind the speaker, never a target (e.g. game dialogue whose
+        own background is audible); split by speaker like clean/."""
+        want_eval = split == "eval"
+        return [p for p in _audio_files(self.root / "babble") if is_eval_speaker(p) == want_eval]
 
     def noise(self, split: str) -> list[Path]:
         want_eval = split == "eval"
