@@ -36,6 +36,8 @@ log = logging.getLogger("speakup.upsampler")
 ENGINE_RATE_HZ = 48_000
 
 Notify = Callable[[str, str], None]
+_NOT_REMUXABLE = ("The video stream cannot be copied into {} unchanged. Ask for the video in its "
+                  "own container (format \"video\") or for an audio format.")
 
 
 def run_upsample(ctx: WorkerContext, job_id: str, notify: Notify, retries: int = 0) -> str:
@@ -79,13 +81,11 @@ def run_upsample(ctx: WorkerContext, job_id: str, notify: Notify, retries: int =
         except StageFailed as exc:
             fail(store, job_id, exc.code, exc.message)
             return "failed"
-        except av.FFmpegError as exc:
+        except (av.FFmpegError, ValueError) as exc:
             if not fmt.video:
                 raise
             log_event(log, "video.remux_failed", logging.WARNING, job_id=job_id, error=str(exc))
-            fail(store, job_id, "video_not_remuxable",
-                 f"The video stream cannot be copied into {fmt.name.upper()} unchanged. Ask for "
-                 "the video in its own container (format \"video\") or for an audio format.")
+            fail(store, job_id, "video_not_remuxable", _NOT_REMUXABLE.format(fmt.name.upper()))
             return "failed"
         mastering.update(quality(source, final, enhanced, job_id))
         report(0.99)
@@ -121,17 +121,23 @@ def _download_input(storage: Any, job_id: str, path: Path) -> Path | None:
 
 
 def output_format(options: JobOptions, source: Path | None) -> OutputFormat:
-    """The format to write; a video format needs the input's picture (StageFailed otherwise)."""
+    """The format to write; a video format needs the input's picture, in a form the container
+    takes as it is (StageFailed otherwise, before any engine runs)."""
     if options.format not in ("video", "mp4", "mov", "mkv", "webm"):
         return resolve_format(options.format, None)
-    from shared.audio.video import video_container_of
+    from shared.audio.video import check_remuxable, video_container_of
 
     container = video_container_of(source) if source is not None else None
-    if container is None:
+    if source is None or container is None:
         raise StageFailed("no_video_stream",
                           "A video result was asked for, but the upload has no video we can "
                           "keep (mp4, mov, mkv or webm). Choose an audio format instead.")
-    return resolve_format(options.format, container)
+    fmt = resolve_format(options.format, container)
+    try:
+        check_remuxable(source, fmt)
+    except ValueError as exc:
+        raise StageFailed("video_not_remuxable", _NOT_REMUXABLE.format(fmt.name.upper())) from exc
+    return fmt
 
 
 def tags(options: JobOptions) -> dict[str, str]:

@@ -10,6 +10,7 @@ demuxer and protocol allow-lists as for decoding.
 
 from __future__ import annotations
 
+import io
 import os
 import uuid
 from collections.abc import Iterator, Mapping
@@ -46,6 +47,26 @@ def video_container_of(path: Path) -> str | None:
         if name.startswith("matroska"):
             return "webm" if _ebml_doctype(path) == "webm" else "mkv"
     return None
+
+
+def check_remuxable(src: Path, fmt: OutputFormat) -> None:
+    """Raise ValueError (FFmpeg's reason) when `src`'s video cannot be copied into ``fmt`` as it
+    is — e.g. H.264 into WebM, which admits only VP8, VP9 and AV1. A dry run in memory: the
+    streams are added and the header written, nothing else."""
+    with open_container(src) as inp:
+        pictures = _pictures(inp)
+        if not pictures:
+            raise ValueError("the input has no video stream to keep")
+        out = av.open(io.BytesIO(), "w", format=fmt.muxer)
+        try:
+            for stream in pictures:
+                out.add_stream_from_template(stream)
+            add_audio_stream(out, fmt, 48000, None)
+            out.start_encoding()
+        except av.FFmpegError as exc:
+            raise ValueError(str(exc)) from exc
+        finally:
+            out.close()
 
 
 def _ebml_doctype(path: Path) -> str:

@@ -89,10 +89,16 @@ def test_a_video_job_returns_the_same_picture_with_enhanced_sound(stack, tmp_pat
     assert len(video_packets(dst)[1]) == 3 * FPS
 
 
-def test_video_asked_for_an_audio_only_upload_fails_with_a_code(stack):
+def test_video_that_cannot_be_kept_fails_with_a_code(stack, tmp_path):
     data = av_encode("ipod", "aac", [speech_like(3.0, 16000, seed=1)[:, None]], 16000)
     done = _submit(stack, "memo.m4a", data, "audio/mp4", {"format": "video"})
     assert done["status"] == "failed" and done["error"]["code"] == "no_video_stream"
+    src = tmp_path / "clip.mp4"
+    make_video(src, "mp4", "libx264", "aac", seconds=1.0)
+    done = _submit(stack, "clip.mp4", src.read_bytes(), "video/mp4", {"format": "webm"})
+    assert done["status"] == "failed" and done["error"]["code"] == "video_not_remuxable"
+    assert "upsampling" in [entry["status"] for entry in done["timeline"]]
+    assert (done["engine"] or {}).get("upsampler") is None  # refused before the engine ran
 
 
 @pytest.mark.parametrize(("bits", "align", "code"), [(7, 1, "unsupported_bit_depth"),

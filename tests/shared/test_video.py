@@ -152,3 +152,14 @@ def test_audio_only_files_have_no_video_to_keep(tmp_path: Path):
     assert video_container_of(src) is None
     with pytest.raises(ValueError, match="no video"):
         resolve_format("video", None)
+
+
+def test_a_picture_the_container_cannot_hold_is_found_before_any_work(tmp_path: Path):
+    from shared.audio.formats import get_format
+    from shared.audio.video import check_remuxable
+
+    src = tmp_path / "in.mp4"
+    make_video(src, "mp4", "libx264", "aac", seconds=1.0)
+    check_remuxable(src, get_format("mkv"))  # Matroska takes H.264
+    with pytest.raises(ValueError, match="webm"):
+        check_remuxable(src, get_format("webm"))  # WebM: VP8, VP9, AV1 only
