@@ -45,10 +45,14 @@ bench: deps
 train-hifigan: deps
 	$(PY) -m services.enhancer.train --config small --run-dir runs/hifigan_small $(TRAIN_ARGS)
 
-## make train-erbnet — ErbNet in the background-friendly way: nice, resumes runs/erbnet_small/last.pt.
+## make train-erbnet — ErbNet, background-friendly: nice, resumes runs/erbnet_small/last.pt; needs
+## `make data` first. One thread by default: two oversubscribe a busy 2-core machine (measured 4x slower).
+TRAIN_THREADS ?= 1
 train-erbnet: deps
 	nice -n 15 $(PY) -m services.enhancer.train --family erbnet --config small \
-		--run-dir runs/erbnet_small --threads 2 --validate-every 500 $(TRAIN_ARGS)
+		--run-dir runs/erbnet_small --data-dir $${SPEAKUP_DATA_DIR:-../shared/data} \
+		--data-dir $${SPEAKUP_CORPUS_DIR:-var/corpus} --threads $(TRAIN_THREADS) \
+		--validate-every 500 $(TRAIN_ARGS)
 
 train-unet: deps
 	$(PY) -m services.upsampler.train --config small --run-dir runs/unet_small $(TRAIN_ARGS)

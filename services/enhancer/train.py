@@ -12,6 +12,7 @@ validation PESQ-WB, SI-SDR where PESQ is missing), TensorBoard events and a JSON
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import math
@@ -82,6 +83,16 @@ def _save(path: Path, ctx: StepContext, enhancer: nn.Module, discriminators: Dis
                     metrics=metrics, train_wall_s=float(wall_s))
 
 
+def validation_fingerprint(pairs: list[tuple[np.ndarray, np.ndarray]]) -> str:
+    """Names the validation clips, so a resumed run knows whether its best score was measured
+    on the same ones."""
+    digest = hashlib.sha1(str(len(pairs)).encode())
+    for noisy, clean in pairs:
+        digest.update(noisy[:4096].tobytes())
+        digest.update(clean[:4096].tobytes())
+    return digest.hexdigest()[:16]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--family", default="hifigan", choices=families.NAMES)
@@ -126,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
     config = families.get(args.family).load_config(args.config)
     if args.steps is None:
         args.steps = sum(phase.steps for phase in config.train.phases)
-    step, wall_s, best = 0, 0.0, -float("inf")
+    step, wall_s, best, best_on = 0, 0.0, -float("inf"), None
     ctx, enhancer, discriminators = build_context(config, device, distributed)
     if last_path.exists():
         bundle = load_checkpoint(last_path, device, family=config.family)
@@ -136,6 +147,7 @@ def main(argv: list[str] | None = None) -> None:
         ctx.optimizer_discriminator.load_state_dict(bundle["optimizers"]["discriminator"])
         step, wall_s = bundle["step"], bundle.get("train_wall_s", 0.0)
         best = bundle.get("metrics", {}).get("best_score", best)
+        best_on = bundle.get("metrics", {}).get("validation_set")
         log.info("resumed %s at step %d", last_path, step)
     elif args.init_from is not None:
         bundle = load_checkpoint(args.init_from, device, family=config.family)
@@ -143,6 +155,7 @@ def main(argv: list[str] | None = None) -> None:
         step, wall_s = bundle["step"], bundle.get("train_wall_s", 0.0)
         # best.pt then only takes a checkpoint that beats the one we started from
         best = bundle.get("metrics", {}).get("best_score", best)
+        best_on = bundle.get("metrics", {}).get("validation_set")
         log.info("started from %s at step %d", args.init_from, step)
 
     t = config.train
@@ -150,6 +163,9 @@ def main(argv: list[str] | None = None) -> None:
     roots = args.data_dir if len(args.data_dir) > 1 else args.data_dir[0]
     batches, validation = load_plain_folders(roots, config.sample_rate_hz, settings,
                                              args.simulated_rirs, seed=args.seed)
+    validation_set = validation_fingerprint(validation)
+    if best_on != validation_set:  # data changed: a best score on other clips means nothing
+        best = -float("inf")
     # Each rank (and each resume) draws different batches.
     rng = np.random.default_rng([args.seed, rank, step])
     segment = int(t.segment_s * config.sample_rate_hz)
@@ -201,11 +217,13 @@ def main(argv: list[str] | None = None) -> None:
             if score > best:
                 best = score
                 _save(run_dir / "best.pt", ctx, enhancer, discriminators, step,
-                      {**metrics, "best_score": best}, wall_s)
+                      {**metrics, "best_score": best, "validation_set": validation_set},
+                      wall_s)
             last_save = 0.0  # force a last.pt alongside
         if rank == 0 and (time.monotonic() - last_save > args.checkpoint_every_s
                           or step == args.steps):
-            _save(last_path, ctx, enhancer, discriminators, step, {"best_score": best}, wall_s)
+            _save(last_path, ctx, enhancer, discriminators, step,
+                  {"best_score": best, "validation_set": validation_set}, wall_s)
             last_save = time.monotonic()
     if writer is not None:
         writer.close()
