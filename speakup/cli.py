@@ -24,8 +24,10 @@ DESCRIPTION
   SpeakUp removes noise and echo from speech, restores the bandwidth a phone cut off (16 kHz →
   48 kHz) and masters the loudness for where it will be published (podcast −16 LUFS, broadcast
   −23, video −14, true peak ≤ −1 dBTP). Inputs: wav (8/16/24/32-bit, float), flac, mp3,
-  m4a/aac, ogg/vorbis, opus, webm and the sound of mp4/mov/mkv videos. Outputs: WAV or FLAC,
-  16- or 24-bit, 48, 44.1 or 16 kHz.
+  m4a/aac, ogg/vorbis, opus, webm and the sound of mp4/mov/mkv videos. Outputs: WAV or FLAC
+  (16- or 24-bit), MP3, M4A (AAC) or Opus at 48, 44.1 or 16 kHz (Opus: 48), or the video itself
+  (mp4, mov, mkv, webm: picture copied untouched, sound enhanced). Every result is measured:
+  loudness, true peak, and DNSMOS (SIG, BAK, OVRL) of the input and the output.
 
 COMMANDS
   enhance   run the whole chain in this process, file after file (no service needed)
@@ -56,16 +58,22 @@ EXAMPLES
 """
 
 ENHANCE_EPILOG = """\
-Outputs: with one input, -o is the output file (its suffix picks wav or flac unless --format
-says); with several, -o is a folder (created). Without -o, each result lands beside its input as
-NAME.enhanced.wav. A folder given as an input stands for the recordings in it.
+Outputs: with one input, -o is the output file and its suffix picks the format: .wav, .flac,
+.mp3, .m4a, .opus, or .mp4/.mov/.mkv/.webm for a video input (its picture copied untouched). A
+suffix SpeakUp cannot write, or one that disagrees with --format, is a usage error (status 2).
+With several inputs, -o is a folder (created) and --format picks (video: each input's own
+container). Without -o, each result lands beside its input as NAME.enhanced.wav (or the format's
+suffix). A folder given as an input stands for the recordings in it.
 
 The table on stdout has, per file: duration, integrated loudness in → out (LUFS), output true
-peak (dBTP), the engines that ran, wall time and speed (× real time). --json prints the same as
-JSON. Progress bars go to stderr.
+peak (dBTP, of the delivered file decoded again), DNSMOS OVRL in → out, the engines that ran,
+wall time and speed (× real time). --json prints every measurement (dnsmos_sig_in ...
+dnsmos_ovrl_out, bandwidth_in_hz/bandwidth_out_hz, ...) as JSON. Progress bars go to stderr.
 
 examples:
   speakup enhance memo.m4a -o memo.wav
+  speakup enhance memo.m4a -o episode.mp3 --title "Episode 12" --artist "Ada"
+  speakup enhance vlog.mp4 -o vlog-clean.mp4 --preset video
   speakup enhance take1.wav take2.mp3 -o cleaned/ --preset video --sample-rate 44100
   speakup enhance phone-calls/ --engine dsp --report report.png
 """
@@ -74,7 +82,7 @@ SUBMIT_EPILOG = """\
 Every recording in DIR becomes a job on the service at --api (create → upload straight to
 storage → submit → wait → download → erase). At most --concurrency jobs are in flight. Transient
 failures (connection lost, 429, 5xx, a worker lost) are retried with backoff, up to --retries
-times. Results land beside their inputs as NAME.enhanced.wav (or .flac).
+times. Results land beside their inputs as NAME.enhanced.wav (or the format's suffix).
 
 Progress is saved after every step in DIR/.speakup-submit.json (mode 0600: it holds the job
 tokens). Run the same command again and it resumes: finished files are skipped, jobs still on

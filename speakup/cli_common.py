@@ -4,9 +4,12 @@ which files count as recordings, and where results go."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from enum import IntEnum
 from pathlib import Path
 from typing import Any
+
+from shared.audio.formats import FORMATS, VIDEO, VIDEO_FORMATS
 
 
 class Exit(IntEnum):
@@ -24,6 +27,11 @@ AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".o
                             ".webm", ".mp4", ".mov", ".mkv"})
 RESULT_TAG = ".enhanced"
 PRESETS = ("podcast", "broadcast", "video", "none")
+FORMAT_CHOICES = (*FORMATS, VIDEO)
+
+
+class UsageError(Exception):
+    """Bad arguments found before any work (exit status 2)."""
 
 
 def add_job_options(parser: argparse.ArgumentParser) -> None:
@@ -37,10 +45,17 @@ def add_job_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--sample-rate", type=int, choices=(48000, 44100, 16000), default=48000,
                        metavar="HZ", help="output rate: 48000, 44100 or 16000 "
                                           "(default: %(default)s)")
-    group.add_argument("--format", choices=("wav", "flac"), default=None,
-                       help="output format (default: from -o's suffix, else wav)")
+    group.add_argument("--format", choices=FORMAT_CHOICES, default=None, metavar="FORMAT",
+                       help="wav, flac, mp3, m4a (AAC), opus; video (the input's own mp4, mov, "
+                            "mkv or webm, its picture copied) or one of those containers "
+                            "(default: from -o's suffix, else wav)")
     group.add_argument("--bit-depth", type=int, choices=(16, 24), default=24,
-                       help="output bit depth (default: %(default)s)")
+                       help="wav/flac bit depth (default: %(default)s)")
+    group.add_argument("--bitrate", type=_kbps, default=None, metavar="KBPS",
+                       help="lossy audio bit rate, 32-320 (mp3: constant; default: mp3 VBR "
+                            "-V2, AAC 128, Opus 96)")
+    group.add_argument("--title", default=None, help="title tag, where the format has one")
+    group.add_argument("--artist", default=None, help="artist tag, where the format has one")
     group.add_argument("--engine", default="auto", metavar="NAME",
                        help="enhancer: auto, hifigan, dsp, rnnoise, noisereduce, passthrough "
                             "(default: auto = the best one installed)")
@@ -49,9 +64,18 @@ def add_job_options(parser: argparse.ArgumentParser) -> None:
 
 
 def job_options(args: argparse.Namespace, fmt: str) -> dict[str, Any]:
-    return {"preset": args.preset, "strength": args.strength, "sample_rate_hz": args.sample_rate,
-            "format": fmt, "bit_depth": args.bit_depth, "engine": args.engine,
-            "upsampler": args.upsampler}
+    options = {"preset": args.preset, "strength": args.strength,
+               "sample_rate_hz": args.sample_rate, "format": fmt, "bit_depth": args.bit_depth,
+               "engine": args.engine, "upsampler": args.upsampler}
+    extra = {"bitrate_kbps": args.bitrate, "title": args.title, "artist": args.artist}
+    return {**options, **{k: v for k, v in extra.items() if v is not None}}
+
+
+def _kbps(text: str) -> int:
+    value = int(text)
+    if not 32 <= value <= 320:
+        raise argparse.ArgumentTypeError("must be between 32 and 320")
+    return value
 
 
 def _fraction(text: str) -> float:
@@ -85,23 +109,73 @@ def beside(src: Path, fmt: str) -> Path:
     return src.with_name(f"{src.stem}{RESULT_TAG}.{fmt}")
 
 
-def plan_outputs(inputs: list[Path], output: Path | None,
-                 fmt: str | None) -> list[tuple[Path, str]]:
+def format_of_suffix(path: Path) -> str:
+    """The output format an output file's suffix names; UsageError for one SpeakUp cannot write
+    (never a file whose contents disagree with its name)."""
+    suffix = path.suffix.lower().lstrip(".")
+    if not suffix:
+        return "wav"
+    if suffix not in FORMATS:
+        raise UsageError(f"{path.name}: SpeakUp cannot write .{suffix} files; it writes "
+                         + ", ".join(f".{name}" for name in FORMATS))
+    return suffix
+
+
+ContainerOf = Callable[[Path], "str | None"]
+
+
+def video_format_for(src: Path, fmt: str, container_of: ContainerOf | None = None) -> str:
+    """The concrete video format for `src` (``video``: its own container); UsageError when it
+    has no picture to keep or the container cannot hold it as it is. An input that cannot be
+    read at all keeps ``fmt``: it is reported as rejected when its turn comes."""
+    from shared.audio.errors import AudioRejected
+    from shared.audio.formats import get_format
+    from shared.audio.video import check_remuxable, video_container_of
+
+    try:
+        container = (container_of or video_container_of)(src)
+    except AudioRejected:
+        return fmt
+    if container is None:
+        raise UsageError(f"{src.name} has no video to keep in a .{fmt} file; ask for an audio "
+                         "format (e.g. .m4a for AAC)")
+    chosen = container if fmt == VIDEO else fmt
+    if container_of is None:
+        try:
+            check_remuxable(src, get_format(chosen))
+        except ValueError as exc:
+            raise UsageError(f"{src.name}: its video cannot be copied into .{chosen} as it is "
+                             f"({exc}); use .{container} or --format video") from None
+    return chosen
+
+
+def plan_outputs(inputs: list[Path], output: Path | None, fmt: str | None,
+                 container_of: ContainerOf | None = None) -> list[tuple[Path, str]]:
     """(output path, format) per input. `output` is a file for one input, else a folder;
-    without it, results go beside their inputs. Two inputs never share an output."""
+    without it, results go beside their inputs. Two inputs never share an output. Raises
+    UsageError for a suffix or format that cannot be honoured."""
     single_file = (output is not None and len(inputs) == 1 and not output.is_dir()
                    and not str(output).endswith(("/", "\\")))
     if single_file:
         assert output is not None
-        chosen = fmt or ("flac" if output.suffix.lower() == ".flac" else "wav")
-        return [(output, chosen)]
+        named = format_of_suffix(output)
+        if fmt is not None and fmt != named and not (fmt == VIDEO and named in VIDEO_FORMATS):
+            raise UsageError(f"{output.name} is a .{named} name but --format says {fmt}")
+        if named in VIDEO_FORMATS:
+            named = video_format_for(inputs[0], named, container_of)
+        return [(output, named)]
     chosen = fmt or "wav"
     plans: list[tuple[Path, str]] = []
     taken: set[Path] = set(inputs)
     for src in inputs:
-        dst = beside(src, chosen) if output is None else output / f"{src.stem}.{chosen}"
+        this = chosen
+        if chosen == VIDEO or chosen in VIDEO_FORMATS:
+            this = video_format_for(src, chosen, container_of)
+            if this == VIDEO:  # unreadable: rejected later, named after its own suffix
+                this = src.suffix.lower().lstrip(".") or "mp4"
+        dst = beside(src, this) if output is None else output / f"{src.stem}.{this}"
         if dst in taken:  # same stem twice (talk.m4a, talk.wav), or it would overwrite an input
-            dst = dst.with_name(f"{src.stem}-{src.suffix.lstrip('.').lower()}.{chosen}")
+            dst = dst.with_name(f"{src.stem}-{src.suffix.lstrip('.').lower()}.{this}")
         taken.add(dst)
-        plans.append((dst, chosen))
+        plans.append((dst, this))
     return plans

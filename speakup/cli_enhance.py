@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from speakup.cli_common import Exit, find_recordings, plan_outputs
+from speakup.cli_common import Exit, UsageError, find_recordings, plan_outputs
 
 # Share of the wall time each stage takes on CPU with the DSP engine (what the bar advances by).
 STAGE_WEIGHTS = {"decode": 0.05, "enhance": 0.6, "upsample": 0.2, "master": 0.15}
@@ -63,7 +63,11 @@ def run(args: argparse.Namespace) -> int:
         return Exit.USAGE
     if args.output is not None and len(inputs) > 1:
         args.output.mkdir(parents=True, exist_ok=True)
-    plans = plan_outputs(inputs, args.output, args.format)
+    try:
+        plans = plan_outputs(inputs, args.output, args.format)
+    except UsageError as exc:
+        err.print(f"speakup enhance: {exc}")
+        return Exit.USAGE
     if (usage := _check_engines(args)) is not None:
         err.print(f"speakup enhance: {usage}")
         return Exit.USAGE
@@ -78,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
             options = ChainOptions(engine=args.engine, upsampler=args.upsampler,
                                    preset=args.preset, strength=args.strength,
                                    sample_rate_hz=args.sample_rate, format=fmt,
-                                   bit_depth=args.bit_depth)
+                                   bit_depth=args.bit_depth, bitrate_kbps=args.bitrate,
+                                   title=args.title, artist=args.artist)
             progress.start_task(task)
             _enhance_one(outcome, options, lambda s, f, t=task: progress.update(
                 t, completed=_overall(s, f), stage=STAGE_WORDS.get(s, s)))
@@ -162,6 +167,7 @@ def summary_table(outcomes: list[Outcome]) -> Table:
     table.add_column("duration", justify="right", footer=_num(total_audio_s, " s"))
     table.add_column("LUFS in → out", justify="right")
     table.add_column("peak dBTP", justify="right")
+    table.add_column("DNSMOS in → out", justify="right")
     table.add_column("engine", no_wrap=True)
     table.add_column("time", justify="right", footer=_num(total_s, " s"))
     table.add_column("× real time", justify="right",
@@ -175,9 +181,11 @@ def summary_table(outcomes: list[Outcome]) -> Table:
             table.add_row(o.src.name, _num(duration, " s"),
                           f"{_num(m.get('input_lufs'))} → {_num(m.get('output_lufs'))}",
                           _num(m.get("output_true_peak_dbtp")),
+                          f"{_num(m.get('dnsmos_ovrl_in'), '', 2)} → "
+                          f"{_num(m.get('dnsmos_ovrl_out'), '', 2)}",
                           f"{o.engine.get('enhancer', '?')} + {o.engine.get('upsampler', '?')}",
                           _num(o.seconds, " s"), _num(speed), o.dst.name)
         else:
-            table.add_row(o.src.name, "–", "–", "–", "–", _num(o.seconds, " s"), "–",
+            table.add_row(o.src.name, "–", "–", "–", "–", "–", _num(o.seconds, " s"), "–",
                           f"[red]{o.status} ({o.code})[/red]: {o.error}")
     return table

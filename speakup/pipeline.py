@@ -10,10 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import soundfile as sf
-
 from shared.audio.blocks import process_file
 from shared.audio.decode import DecodeLimits, probe_and_decode_to_wav
+from shared.audio.formats import VIDEO, OutputFormat, get_format, resolve_format
 
 ENHANCE_RATE_HZ = 16_000
 ENGINE_RATE_HZ = 48_000
@@ -26,9 +25,12 @@ class ChainOptions:
     preset: str = "podcast"
     strength: float = 1.0
     sample_rate_hz: int = 48_000
-    format: str = "wav"
+    format: str = "wav"  # a name in shared.audio.formats.FORMATS, or "video"
     bit_depth: int = 24
     block_s: float = 30.0
+    bitrate_kbps: int | None = None
+    title: str | None = None
+    artist: str | None = None
 
 
 @dataclass
@@ -48,6 +50,7 @@ def enhance_file(src: Path, dst: Path, options: ChainOptions,
     from services.enhancer.stage import measure_file
     from services.upsampler import engines as upsample_engines
     from services.upsampler.finish import finish_file
+    from services.upsampler.quality import safe_quality_report
 
     def tell(stage: str, fraction: float) -> None:
         if progress is not None:
@@ -87,13 +90,27 @@ def enhance_file(src: Path, dst: Path, options: ChainOptions,
         report.seconds["upsample"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
+        fmt = output_format(src, options.format)
+        tags = {"title": options.title or "", "artist": options.artist or ""}
         report.metrics.update(finish_file(
             wide, dst, target_rate_hz=options.sample_rate_hz, preset=options.preset,
-            fmt=options.format, bit_depth=options.bit_depth,
-            progress=lambda f: tell("master", f)))
+            fmt=fmt, bit_depth=options.bit_depth, bitrate_kbps=options.bitrate_kbps, tags=tags,
+            video_src=src if fmt.video else None, progress=lambda f: tell("master", f)))
         report.seconds["master"] = time.perf_counter() - t0
-    report.metrics["duration_s"] = round(sf.info(str(dst)).duration, 3)
+        t0 = time.perf_counter()
+        report.metrics.update(safe_quality_report(src, dst, enhanced))
+        report.seconds["quality"] = time.perf_counter() - t0
+    report.metrics["duration_s"] = report.metrics.get("output_duration_s")
     return report
+
+
+def output_format(src: Path, name: str) -> OutputFormat:
+    """``name`` as a format; ``video``: `src`'s own container (ValueError when it has none)."""
+    if name != VIDEO:
+        return get_format(name)
+    from shared.audio.video import video_container_of
+
+    return resolve_format(name, video_container_of(src))
 
 
 def _as_dict(info: object) -> dict[str, Any]:

@@ -10,6 +10,7 @@ longer looks like speech. Both files are decoded only up to the excerpt's end, a
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from pathlib import Path
@@ -23,7 +24,9 @@ import soxr
 from services.upsampler import dnsmos
 from shared.audio.pipeline import FramePipeline
 from shared.audio.probe import open_container, select_audio_stream
+from shared.logging import log_event
 
+log = logging.getLogger("speakup.quality")
 WINDOW_S = dnsmos.WINDOW_SAMPLES / dnsmos.RATE_HZ
 MAX_WINDOWS = 3
 RTF_BUDGET = 0.01
@@ -171,3 +174,15 @@ def quality_report(input_path: Path | None, output_path: Path,
     metrics["quality_s"] = round(cost_s, 3)
     metrics["quality_rtf"] = round(cost_s / max(duration_s, 1e-6), 5)
     return metrics
+
+
+def safe_quality_report(input_path: Path | None, output_path: Path, enhanced_16k: Path,
+                        job_id: str | None = None) -> dict[str, Any]:
+    """`quality_report`, or no metrics where it cannot be made: a missing measurement never
+    fails a job (the models not installed, an output it cannot read)."""
+    try:
+        return quality_report(input_path, output_path, enhanced_16k)
+    except Exception as exc:  # noqa: BLE001
+        log_event(log, "quality.skipped", logging.WARNING, job_id=job_id,
+                  error=type(exc).__name__, detail=str(exc)[:200])
+        return {}

@@ -17,6 +17,7 @@ import soundfile as sf
 
 from services.upsampler import engines
 from services.upsampler.finish import finish_file
+from services.upsampler.quality import safe_quality_report
 from shared.audio.blocks import process_file
 from shared.audio.formats import OutputFormat, resolve_format
 from shared.jobs.model import JobOptions, JobStatus
@@ -87,7 +88,7 @@ def run_upsample(ctx: WorkerContext, job_id: str, notify: Notify, retries: int =
             log_event(log, "video.remux_failed", logging.WARNING, job_id=job_id, error=str(exc))
             fail(store, job_id, "video_not_remuxable", _NOT_REMUXABLE.format(fmt.name.upper()))
             return "failed"
-        mastering.update(quality(source, final, enhanced, job_id))
+        mastering.update(safe_quality_report(source, final, enhanced, job_id))
         report(0.99)
         size = final.stat().st_size
         key = output_key(job_id, fmt.name)
@@ -143,15 +144,3 @@ def output_format(options: JobOptions, source: Path | None) -> OutputFormat:
 def tags(options: JobOptions) -> dict[str, str]:
     return {name: value for name, value in (("title", options.title),
                                             ("artist", options.artist)) if value}
-
-
-def quality(source: Path | None, final: Path, enhanced: Path, job_id: str) -> dict[str, Any]:
-    """The quality report's metrics; a report that cannot be made never fails the job."""
-    from services.upsampler.quality import quality_report
-
-    try:
-        return quality_report(source, final, enhanced)
-    except Exception as exc:  # noqa: BLE001 - a missing measurement is not a failed job
-        log_event(log, "quality.skipped", logging.WARNING, job_id=job_id,
-                  error=type(exc).__name__)
-        return {}
