@@ -5,6 +5,7 @@
 
 import { ApiError, api, poll, upload } from "./api.js";
 import { explain, STAGE_WORDS } from "./messages.js";
+import { offerVideo, probeMedia } from "./media.js";
 import { Recorder, canRecord } from "./recorder.js";
 import { showResult, resetResult } from "./result.js";
 
@@ -42,22 +43,22 @@ function choose(file) {
   $("chosen-facts").textContent = " · " + bytes(file.size);
   $("chosen").hidden = false;
   $("drop").classList.add("has-file");
-  const probe = new Audio();
-  probe.preload = "metadata";
-  probe.src = URL.createObjectURL(file);
-  probe.addEventListener("loadedmetadata", () => {
-    if (Number.isFinite(probe.duration)) {
-      const s = Math.round(probe.duration);
+  offerVideo(false);
+  probeMedia(file, ({ durationS, hasVideo }) => {
+    if (state.file !== file) return;
+    if (Number.isFinite(durationS)) {
+      const s = Math.round(durationS);
       $("chosen-facts").textContent = " · " + bytes(file.size) + " · "
         + Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
     }
-    URL.revokeObjectURL(probe.src);
-  }, { once: true });
+    offerVideo(hasVideo, file);
+  });
   $("start").focus();
 }
 
 function clearChoice() {
   state.file = null;
+  offerVideo(false);
   $("file").value = "";
   $("chosen").hidden = true;
   $("drop").classList.remove("has-file");

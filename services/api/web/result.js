@@ -46,6 +46,8 @@ export function resetResult() {
   $("receipt").hidden = true;
   $("retention").textContent = "";
   $("facts").replaceChildren();
+  $("quality-rows").replaceChildren();
+  $("quality").hidden = true;
   for (const id of ["band-before", "band-after"]) $(id).textContent = "";
   const after = document.querySelector('input[name="ab"][value="after"]');
   if (after) after.checked = true;
@@ -71,13 +73,71 @@ function fillFacts(job) {
   fact("Original", [input.codec, input.sample_rate_hz && input.sample_rate_hz / 1000 + " kHz",
                     input.channels && (input.channels === 1 ? "mono" : input.channels + " ch")]
     .filter(Boolean).join(" · ") || "–");
-  fact("Delivered as", `${(job.result?.format || job.options.format).toUpperCase()} `
-       + `${job.options.bit_depth}-bit · ${(job.result?.sample_rate_hz || job.options.sample_rate_hz) / 1000} kHz`);
+  fact("Delivered as", deliveredAs(job));
   fact("Enhancer", `${e.enhancer || "–"}${e.enhancer_version ? " · version " + e.enhancer_version : ""}`);
   fact("Bandwidth", `${e.upsampler || "–"}${e.upsampler_version && e.upsampler_version !== "-"
     ? " · version " + e.upsampler_version : ""}`);
   const seconds = (m.enhance_s || 0) + (m.upsample_s || 0);
   if (seconds) fact("Processing time", `${num(seconds)} s`);
+}
+
+const VIDEO_AUDIO = { mp4: "AAC", mov: "AAC", mkv: "Opus", webm: "Opus" };
+const LOSSY = { mp3: "MP3", m4a: "M4A (AAC)", opus: "Opus" };
+
+function deliveredAs(job) {
+  const fmt = job.result?.format || job.metrics?.output_format || job.options.format;
+  const khz = `${(job.result?.sample_rate_hz || job.options.sample_rate_hz) / 1000} kHz`;
+  const kbps = job.options.bitrate_kbps ? ` ${job.options.bitrate_kbps} kbit/s` : "";
+  if (VIDEO_AUDIO[fmt]) return `${fmt.toUpperCase()} video · picture untouched · ${VIDEO_AUDIO[fmt]}`
+    + `${kbps} sound · ${khz}`;
+  if (LOSSY[fmt]) return `${LOSSY[fmt]}${kbps || (fmt === "mp3" ? " VBR" : "")} · ${khz}`;
+  return `${fmt.toUpperCase()} ${job.options.bit_depth}-bit · ${khz}`;
+}
+
+// Before/after DNSMOS (the job's quality report): one row per score, the change coloured.
+const QUALITY_ROWS = [["sig", "Speech (SIG)"], ["bak", "Background (BAK)"], ["ovrl", "Overall (OVRL)"]];
+
+function fillQuality(job) {
+  const m = job.metrics || {};
+  const rows = $("quality-rows");
+  rows.replaceChildren();
+  const have = QUALITY_ROWS.filter(([k]) => typeof m[`dnsmos_${k}_in`] === "number"
+                                             && typeof m[`dnsmos_${k}_out`] === "number");
+  $("quality").hidden = have.length === 0;
+  for (const [key, label] of have) {
+    const before = m[`dnsmos_${key}_in`];
+    const after = m[`dnsmos_${key}_out`];
+    const change = after - before;
+    const tr = document.createElement("tr");
+    tr.dataset.score = key;
+    const th = document.createElement("th");
+    th.scope = "row";
+    th.textContent = label;
+    const cells = [num(before, 2), num(after, 2),
+                   (change > 0 ? "+" : "") + num(change, 2)].map((text) => {
+      const td = document.createElement("td");
+      td.textContent = text;
+      return td;
+    });
+    cells[2].className = change > 0.05 ? "up" : change < -0.05 ? "down" : "";
+    tr.append(th, ...cells);
+    rows.append(tr);
+  }
+  if (typeof m.bandwidth_in_hz === "number" && typeof m.bandwidth_out_hz === "number") {
+    const tr = document.createElement("tr");
+    tr.dataset.score = "bandwidth";
+    const th = document.createElement("th");
+    th.scope = "row";
+    th.textContent = "Sound up to";
+    const khz = (hz) => num(hz / 1000, 1) + " kHz";
+    const cells = [khz(m.bandwidth_in_hz), khz(m.bandwidth_out_hz), ""].map((text) => {
+      const td = document.createElement("td");
+      td.textContent = text;
+      return td;
+    });
+    tr.append(th, ...cells);
+    rows.append(tr);
+  }
 }
 
 function retention(job) {
@@ -153,6 +213,7 @@ export async function showResult({ job, jobRef, file, signal, setPhase, show }) 
                                                                         signal })).body;
   current = { jobRef };
   fillFacts(fresh);
+  fillQuality(fresh);
   retention(fresh);
   const fmt = fresh.result?.format || job.options.format;
   const download = $("download");
