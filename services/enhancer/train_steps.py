@@ -44,6 +44,12 @@ def _reconstruction(ctx: StepContext, wave: torch.Tensor, final: torch.Tensor,
     return loss
 
 
+def _clip_generator_gradients(ctx: StepContext) -> None:
+    """Recurrent networks take the odd huge gradient; the config's norm bounds it (0: off)."""
+    if ctx.config.train.grad_clip_norm > 0:
+        torch.nn.utils.clip_grad_norm_(ctx.enhancer.parameters(), ctx.config.train.grad_clip_norm)
+
+
 def reconstruction_step(ctx: StepContext, phase: PhaseConfig, noisy: torch.Tensor,
                         clean: torch.Tensor) -> dict[str, float]:
     """Phases without GAN: generator alone, or generator + Postnet (L1 + multi-res STFT)."""
@@ -52,6 +58,7 @@ def reconstruction_step(ctx: StepContext, phase: PhaseConfig, noisy: torch.Tenso
         wave, final = ctx.enhancer(noisy, use_postnet=phase.use_postnet)
     loss = _reconstruction(ctx, wave, final, clean, phase)
     loss.backward()
+    _clip_generator_gradients(ctx)
     ctx.optimizer_generator.step()
     return {"loss/reconstruction": float(loss.detach())}
 
@@ -88,6 +95,7 @@ def gan_step(ctx: StepContext, phase: PhaseConfig, noisy: torch.Tensor, clean: t
               + reconstruction)
     g_loss.backward()
     # The generator backward also filled D's grads; they are cleared before D's next step.
+    _clip_generator_gradients(ctx)
     ctx.optimizer_generator.step()
     return {"loss/discriminator": float(d_loss.detach()),
             "loss/adversarial": float(adversarial.detach()),

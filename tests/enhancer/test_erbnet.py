@@ -179,3 +179,22 @@ def test_cli_trains_erbnet_resumes_and_exports(tmp_path):
     export_for_serving(run / "last.pt", tmp_path / "serve.pt")
     served = load_checkpoint(tmp_path / "serve.pt", family="erbnet")
     assert "optimizers" not in served and build_enhancer(served).config == TINY
+
+
+def test_generator_gradient_norm_is_clipped_to_the_config():
+    from dataclasses import replace
+
+    config = replace(TINY, train=replace(TINY.train, grad_clip_norm=1e-3))
+    ctx, model, _ = train.build_context(config, torch.device("cpu"), False)
+    clean = torch.from_numpy(np.stack([_speech_like(0.5, s) for s in (0, 1)]))[:, None]
+    seen: list[float] = []
+    step = ctx.optimizer_generator.step
+
+    def record(*a, **k):
+        grads = [p.grad.norm() for p in model.parameters() if p.grad is not None]
+        seen.append(float(torch.linalg.vector_norm(torch.stack(grads))))
+        return step(*a, **k)
+
+    ctx.optimizer_generator.step = record  # type: ignore[method-assign]
+    reconstruction_step(ctx, config.train.phases[0], clean + 0.1 * torch.randn_like(clean), clean)
+    assert seen and seen[0] <= 1e-3 * 1.001

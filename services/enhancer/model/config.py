@@ -95,6 +95,7 @@ class TrainConfig:
     loss: str = "l1_stft"
     spectral_compression: float = 0.3
     si_sdr_weight: float = 0.0
+    grad_clip_norm: float = 0.0  # clip the generator's gradient norm (0: off)
 
 
 @dataclass(frozen=True)
