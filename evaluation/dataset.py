@@ -6,7 +6,9 @@ full set. The conditions follow a balanced design rather than chance:
     SNR    = snrs_db[i % 5]
     reverb = ("none", "measured", "simulated")[(i // 5) % 3]
     device = (i // 15) % 2 == 1
-so every 30 items hold each SNR × reverb × device cell once. The set is written once (float WAV
+    codec  = ("none", "opus", "none", "aac", "none", "amr")[i % 6]
+so every 30 items hold each SNR × reverb × device cell once, and every 30 each SNR × codec slot
+(half the items pass through a phone codec at a low bitrate, after the device colouration). The set is written once (float WAV
 + manifest.json) to a cache folder keyed by the config and the data files, then reused.
 """
 
@@ -29,7 +31,7 @@ from evaluation.metrics import snr_db
 from evaluation.sources import eval_clean_files, eval_noise_files, eval_rir_files, gender_of
 from shared.datasplit import speaker_of
 
-MANIFEST_VERSION = 2  # bump on any change to how items are made: it keys the cache
+MANIFEST_VERSION = 3  # bump on any change to how items are made: it keys the cache
 
 
 @dataclass(frozen=True)
@@ -54,12 +56,28 @@ def _fingerprint(config: EvalSetConfig, data_dir: Path) -> str:
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
-def _design(i: int, config: EvalSetConfig) -> tuple[float, str, bool]:
+CODEC_PLAN = ("none", "opus", "none", "aac", "none", "amr")
+
+
+def _design(i: int, config: EvalSetConfig) -> tuple[float, str, bool, str]:
     n_snr = len(config.snrs_db)
     snr = config.snrs_db[i % n_snr]
     reverb = ("none", "measured", "simulated")[(i // n_snr) % 3]
     device = (i // (n_snr * 3)) % 2 == 1
-    return snr, reverb, device
+    return snr, reverb, device, CODEC_PLAN[i % len(CODEC_PLAN)]
+
+
+def _codec_round_trip(audio: np.ndarray, codec: str, rng: np.random.Generator) -> np.ndarray:
+    """The training pipeline's codec round trip (realigned to the input), by short name."""
+    from services.enhancer.data.degrade import CODECS, codec_round_trip
+
+    index = next(i for i, c in enumerate(CODECS) if codec in c[0])
+    return codec_round_trip(audio, EVAL_RATE_HZ, rng, codec_index=index)
+
+
+def noise_kind(noise_path: Path) -> str:
+    """A short name for a noise recording: the last part of its file stem."""
+    return noise_path.stem.rsplit("__", 1)[-1]
 
 
 def _pick_segment(clean: np.ndarray, length: int, rng: np.random.Generator) -> int:
@@ -122,7 +140,7 @@ def _make_item(
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Item i: (noisy, clean, manifest entry). Draws only from rng([seed, 1000 + i])."""
     rng = np.random.default_rng([config.seed, 1000 + i])
-    target_snr_db, reverb_kind, device = _design(i, config)
+    target_snr_db, reverb_kind, device, codec = _design(i, config)
     clean_path = m.clean_files[int(m.clean_order[i % len(m.clean_order)])]
     source = load_mono_16k(clean_path)
     length = int(rng.uniform(*config.segment_s) * EVAL_RATE_HZ)
@@ -143,6 +161,8 @@ def _make_item(
     device_params = degrade.device_response(rng, EVAL_RATE_HZ) if device else None
     if device_params:
         noisy = degrade.apply_device(noisy, device_params, EVAL_RATE_HZ)
+    if codec != "none":
+        noisy = _codec_round_trip(noisy, codec, rng)
     peak = float(np.max(np.abs(noisy)))
     scale = min(1.0, 0.89 / peak) if peak > 0 else 1.0  # keep 1 dB of headroom, same gain
     noisy, clean = (noisy * scale).astype(np.float32), (clean * scale).astype(np.float32)
@@ -158,6 +178,8 @@ def _make_item(
             "snr": snr_bucket(target_snr_db),
             "reverb": "none" if room is None else rt60_bucket(room.rt60_s),
             "device": "yes" if device_params else "no",
+            "codec": codec,
+            "noise": noise_kind(noise_path),
             "gender": gender_of(data_dir, rel_clean),
             "voice_f0": voice_f0_bucket(clean),
             "kind": "generated",

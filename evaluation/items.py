@@ -9,7 +9,7 @@ import numpy as np
 EVAL_RATE_HZ = 16_000  # the enhancer's rate: every engine is judged on its own input and output
 
 # condition keys the report breaks results down by, in this order
-CONDITION_KEYS = ("snr", "reverb", "device", "gender", "voice_f0", "kind")
+CONDITION_KEYS = ("snr", "reverb", "device", "codec", "noise", "gender", "voice_f0", "kind")
 VOICE_F0_SPLIT_HZ = 165.0  # between typical adult male (~120 Hz) and female (~210 Hz) medians
 
 

@@ -12,7 +12,8 @@ from evaluation import dataset
 from evaluation.metrics import snr_db
 from shared.datasplit import is_eval_file, is_eval_speaker
 
-# one SNR, so items 0/1/2 are no reverb / measured room / simulated room, item 3 adds a device
+# one SNR, so items 0/1/2 are no reverb / measured room / simulated room, item 3 adds a device;
+# items 1 and 3 pass through Opus and AAC (dataset.CODEC_PLAN)
 CONFIG = dataset.EvalSetConfig(n_items=4, snrs_db=(5.0,), rt60s_s=(0.3,), rooms_per_rt60=1)
 
 
@@ -66,6 +67,8 @@ def test_conditions_follow_the_design_and_are_recorded(generated):
     assert entries[1]["provenance"]["rir"].startswith("measured:")
     assert entries[2]["provenance"]["rir"].startswith("simulated:")
     assert [e["conditions"]["device"] for e in entries] == ["no", "no", "no", "yes"]
+    assert [e["conditions"]["codec"] for e in entries] == ["none", "opus", "none", "aac"]
+    assert all(e["conditions"]["noise"] for e in entries)
     for entry in entries:
         assert entry["conditions"]["gender"] in ("female", "male", "unknown")
         assert 4.6 <= entry["duration_s"] <= 5.6 or entry["duration_s"] >= 3.0
@@ -82,7 +85,7 @@ def test_dry_items_have_the_target_snr_and_zero_lag(generated):
     entries = json.loads(manifest_path.read_text())["items"]
     clean, noisy = (_audio(manifest_path, entries[0][k]) for k in ("clean", "noisy"))
     assert snr_db(clean, noisy) == pytest.approx(5.0, abs=0.01)
-    for entry in (entries[0], entries[3]):  # no room; item 3 through a device's filter
+    for entry in (entries[0], entries[3]):  # no room; item 3 through a device's filter + AAC
         clean, noisy = (_audio(manifest_path, entry[k]) for k in ("clean", "noisy"))
         assert int(np.argmax(_xcorr(clean, noisy))) == 0, entry["id"]
         assert np.max(np.abs(noisy)) < 0.9
