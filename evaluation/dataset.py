@@ -8,8 +8,9 @@ full set. The conditions follow a balanced design rather than chance:
     device = (i // 15) % 2 == 1
     codec  = ("none", "opus", "none", "aac", "none", "amr")[i % 6]
 so every 30 items hold each SNR × reverb × device cell once, and every 30 each SNR × codec slot
-(half the items pass through a phone codec at a low bitrate, after the device colouration). The set is written once (float WAV
-+ manifest.json) to a cache folder keyed by the config and the data files, then reused.
+(half the items pass through a phone codec at a low bitrate, after the device colouration).
+The set is written once (float WAV + manifest.json) to a cache folder keyed by the config and
+the data files, then reused.
 """
 
 from __future__ import annotations
