@@ -1,7 +1,7 @@
 """The quality report on every job: DNSMOS P.835 (SIG, BAK, OVRL) of the input and of the
 delivered output, on the same excerpt, and the bandwidth of each.
 
-Cheap by construction: DNSMOS costs ~0.35 s of CPU per 9.01 s window (measured here), so the
+Cheap by construction: DNSMOS costs ~0.4 s of CPU per 9.01 s window (measured here), so the
 excerpt is at most `MAX_WINDOWS` windows per side, fewer for short recordings (`windows_for`,
 aiming at `RTF_BUDGET`), chosen where speech is — on the enhanced 16 kHz signal, where noise no
 longer looks like speech. Both files are decoded only up to the excerpt's end, at their own rate
@@ -30,7 +30,7 @@ log = logging.getLogger("speakup.quality")
 WINDOW_S = dnsmos.WINDOW_SAMPLES / dnsmos.RATE_HZ
 MAX_WINDOWS = 3
 RTF_BUDGET = 0.01
-WINDOW_COST_S = 0.35  # CPU seconds of one DNSMOS window (2026 x86 core, onnxruntime, 1 thread)
+WINDOW_COST_S = 0.4  # CPU seconds of one DNSMOS window (measured here: onnxruntime, 1 thread)
 FRAME_S = 0.1  # resolution of the speech-activity map
 ACTIVE_RANGE_DB = 30.0  # a frame within this of the loud (95th percentile) frames is speech
 FLOOR_DBFS = -60.0
