@@ -142,3 +142,27 @@ def opus_bomb(hours: float, container: str = "ogg") -> bytes:
             packet.duration = frame_samples
             out.mux(packet)
     return bytes(target.getvalue() if isinstance(target, io.BytesIO) else target.data)
+
+
+def fullband_speech(seconds: float, rate_hz: int, top_hz: float,
+                    seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A voice-like signal whose sound reaches ``top_hz``: a gliding 110-190 Hz pulse train's
+    harmonics up to ``top_hz`` (amplitude 1/k), syllables at ~4 Hz, fricative-like noise bursts
+    from 4 kHz to ``top_hz`` between them, and pauses. Returns ``(audio float32, talking)``,
+    ``talking`` a 0/1 mask per sample that is 0 in the pauses (where only noise can be)."""
+    from scipy import signal
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate_hz)) / rate_hz
+    f0 = 150 + 40 * np.sin(2 * np.pi * 0.31 * t)
+    phase = 2 * np.pi * np.cumsum(f0) / rate_hz
+    voiced = np.zeros_like(t)
+    for k in range(1, int(top_hz / 110)):
+        voiced += (f0 * k < top_hz) / k * np.sin(k * phase + rng.uniform(0, 2 * np.pi))
+    syllables = np.clip(np.sin(2 * np.pi * 3.7 * t) + 0.4 * np.sin(2 * np.pi * 1.1 * t), 0, None)
+    talking = (np.sin(2 * np.pi * 0.23 * t) > -0.6).astype(np.float32)
+    band = signal.butter(8, [4000, top_hz], btype="band", fs=rate_hz, output="sos")
+    fricatives = signal.sosfilt(band, rng.standard_normal(len(t))) * np.clip(0.5 - syllables, 0,
+                                                                               None)
+    x = (voiced * syllables + 0.3 * fricatives) * talking
+    return (0.3 * x / np.max(np.abs(x))).astype(np.float32), talking

@@ -37,13 +37,19 @@ Files that merely look odd are decoded, not rejected: a WAV whose data size is 0
 points past the end (a recorder that crashed before finishing the header), a file whose
 extension lies, a truncated MP3. Several audio streams: the first one marked default, else the
 first audio stream, is used (reported as ``stream_index`` / ``audio_streams``).
+
+While decoding, the input's effective bandwidth (`shared.audio.bandwidth`) is measured at its own
+rate (capped at `WIDE_MAX_RATE_HZ`), before anything is resampled; `probe_and_decode_to_wav` can
+also write that wide signal, for the band the 16 kHz enhancer never sees.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -52,6 +58,7 @@ import av
 import numpy as np
 import soundfile as sf
 
+from shared.audio.bandwidth import BandwidthMeter
 from shared.audio.encode import content_type_for, encode_audio
 from shared.audio.errors import MESSAGES, AudioRejected
 from shared.audio.pipeline import FramePipeline, Sink
@@ -60,6 +67,8 @@ from shared.audio.wavfmt import check_wave_format
 
 __all__ = ["AudioRejected", "DecodeLimits", "InputInfo", "MESSAGES", "content_type_for",
            "decode_array", "encode_audio", "probe_and_decode_to_wav"]  # fmt: skip
+
+WIDE_MAX_RATE_HZ = 48_000  # the chain's output rate: nothing above 24 kHz is kept
 
 
 @dataclass(frozen=True)
@@ -96,6 +105,12 @@ class InputInfo:
     peak_dbfs: float
     decode_errors: int
     decode_s: float
+    bandwidth_hz: float | None = None  # sound up to (Hz), at the original rate
+
+
+def wide_rate_hz(sample_rate_hz: int | None) -> int:
+    """The rate the input is kept at beside the 16 kHz decode: its own, at most 48 kHz."""
+    return min(sample_rate_hz or WIDE_MAX_RATE_HZ, WIDE_MAX_RATE_HZ)
 
 
 def _check_header(header: Header, limits: DecodeLimits) -> None:
@@ -140,7 +155,9 @@ def _demux_and_decode(
     return packets, errors
 
 
-def _decode(src_path: Path, target_rate_hz: int, limits: DecodeLimits, sink: Sink) -> InputInfo:
+def _decode(src_path: Path, target_rate_hz: int, limits: DecodeLimits, sink: Sink,
+            open_wide: Callable[[int], Sink] | None = None) -> InputInfo:
+    """``open_wide(rate)``, once the header is read: a sink for the input at that rate."""
     started = time.monotonic()
     size_bytes = src_path.stat().st_size  # a missing file is our bug, not the user's: raises
     if size_bytes == 0:
@@ -156,6 +173,14 @@ def _decode(src_path: Path, target_rate_hz: int, limits: DecodeLimits, sink: Sin
         # Float samples stored in the file (PCM float) are the user's data: "invalid_samples".
         # A lossy decoder emitting NaN or +40 dBFS was fed garbage: "corrupt_audio".
         stored_floats = header.codec.startswith(("pcm_f", "pcm_d"))
+        meter = BandwidthMeter(wide_rate_hz(header.sample_rate_hz))
+        wide_sink = open_wide(meter.rate_hz) if open_wide is not None else None
+
+        def wide(block: np.ndarray) -> None:
+            meter.add(block)
+            if wide_sink is not None:
+                wide_sink(block)
+
         pipeline = FramePipeline(
             target_rate_hz,
             sink,
@@ -163,6 +188,7 @@ def _decode(src_path: Path, target_rate_hz: int, limits: DecodeLimits, sink: Sin
             sample_rate_range_hz=(limits.min_sample_rate_hz, limits.max_sample_rate_hz),
             max_abs_sample=limits.max_abs_sample,
             float_code="invalid_samples" if stored_floats else "corrupt_audio",
+            taps=[(meter.rate_hz, wide)],
         )
         packets, errors = _demux_and_decode(container, stream, pipeline, limits, started)
         pipeline.finish()
@@ -197,6 +223,7 @@ def _decode(src_path: Path, target_rate_hz: int, limits: DecodeLimits, sink: Sin
         peak_dbfs=round(float(peak_dbfs), 2),
         decode_errors=errors,
         decode_s=round(time.monotonic() - started, 3),
+        bandwidth_hz=meter.hz(),
     )
 
 
@@ -207,27 +234,39 @@ def probe_and_decode_to_wav(
     target_rate_hz: int = 16000,
     limits: DecodeLimits | None = None,
     subtype: Literal["FLOAT", "PCM_16"] = "FLOAT",
+    wide_wav_path: Path | str | None = None,
 ) -> InputInfo:
     """Decode ``src_path`` to a mono WAV at ``target_rate_hz``; raises `AudioRejected`.
 
-    The WAV appears at ``dst_wav_path`` only when the whole input passed (written beside it,
-    then renamed)."""
-    dst = Path(dst_wav_path)
+    ``wide_wav_path``: also write the input at `wide_rate_hz` (its own rate, at most 48 kHz),
+    mono float. The WAVs appear only when the whole input passed (written beside, then renamed).
+    """
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(_atomic_wav(Path(dst_wav_path), target_rate_hz, subtype))
+        clip = subtype != "FLOAT"
+
+        def write(chunk: np.ndarray) -> None:
+            out.write(np.clip(chunk, -1.0, 1.0) if clip else chunk)
+
+        def open_wide(rate_hz: int) -> Sink:
+            assert wide_wav_path is not None
+            return stack.enter_context(_atomic_wav(Path(wide_wav_path), rate_hz, "FLOAT")).write
+
+        return _decode(Path(src_path), target_rate_hz, limits or DecodeLimits(), write,
+                       open_wide if wide_wav_path is not None else None)
+
+
+@contextlib.contextmanager
+def _atomic_wav(dst: Path, rate_hz: int, subtype: str) -> Iterator[sf.SoundFile]:
+    """A mono WAV written beside ``dst`` and renamed onto it only if the block ends cleanly."""
     tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex}.part")
     try:
-        with sf.SoundFile(
-            tmp, "w", samplerate=target_rate_hz, channels=1, subtype=subtype, format="WAV"
-        ) as out:
-            clip = subtype != "FLOAT"
-
-            def write(chunk: np.ndarray) -> None:
-                out.write(np.clip(chunk, -1.0, 1.0) if clip else chunk)
-
-            info = _decode(Path(src_path), target_rate_hz, limits or DecodeLimits(), write)
+        with sf.SoundFile(tmp, "w", samplerate=rate_hz, channels=1, subtype=subtype,
+                          format="WAV") as out:
+            yield out
         os.replace(tmp, dst)
     finally:
         tmp.unlink(missing_ok=True)
-    return info
 
 
 def decode_array(

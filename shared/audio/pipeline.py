@@ -1,5 +1,9 @@
 """Decoded frames → checks → mono → soxr streaming resampler → sink, in ~0.5 s blocks.
 
+Besides its sink at ``target_rate_hz``, a pipeline can feed ``taps``: further (rate, sink) pairs,
+each with its own resampler (none where the frames already have its rate) — e.g. the input at its
+own rate, for the band above 8 kHz that the 16 kHz decode drops (`shared.audio.bandsplit`).
+
 Codec frames are small (AAC: 1024 samples, 21 ms at 48 kHz); the cost per call of numpy, soxr
 and soundfile, not the samples, dominated when each frame went through alone. Frames are
 therefore gathered into blocks and everything after `frame_channels` runs once per block.
@@ -7,7 +11,7 @@ therefore gathered into blocks and everything after `frame_channels` runs once p
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -37,18 +41,19 @@ class FramePipeline:
         sample_rate_range_hz: tuple[int, int],
         max_abs_sample: float,
         float_code: str,
+        taps: Sequence[tuple[int, Sink]] = (),
     ) -> None:
         self.target_rate_hz = target_rate_hz
         self.samples_s = 0.0
         self.peak = 0.0
         self.channels = 0
         self.rate_hz = 0
-        self._sink = sink
         self._max_channels = max_channels
         self._rate_range_hz = sample_rate_range_hz
         self._max_abs_sample = max_abs_sample
         self._float_code = float_code
-        self._resampler: soxr.ResampleStream | None = None
+        self._outputs = [(target_rate_hz, sink), *taps]
+        self._resamplers: list[soxr.ResampleStream | None] = [None] * len(self._outputs)
         self._pending: list[np.ndarray] = []
         self._pending_samples = 0
         self._pending_float = False
@@ -66,11 +71,11 @@ class FramePipeline:
         if rate_hz != self.rate_hz or channels != self.channels:
             self._flush_block(end_of_rate=rate_hz != self.rate_hz)
             if rate_hz != self.rate_hz:
-                self._resampler = None
-                if rate_hz != self.target_rate_hz:
-                    self._resampler = soxr.ResampleStream(
-                        rate_hz, self.target_rate_hz, 1, dtype="float32", quality="HQ"
-                    )
+                self._resamplers = [
+                    None if rate == rate_hz
+                    else soxr.ResampleStream(rate_hz, rate, 1, dtype="float32", quality="HQ")
+                    for rate, _ in self._outputs
+                ]
             self.rate_hz, self.channels = rate_hz, channels
         self._pending.append(frame_channels(frame))
         self._pending_float |= frame.format.name.rstrip("p") in ("flt", "dbl")
@@ -96,7 +101,7 @@ class FramePipeline:
         else:
             mono = np.zeros(0, np.float32)
         self._pending, self._pending_samples, self._pending_float = [], 0, False
-        if self._resampler is not None:
-            mono = self._resampler.resample_chunk(mono, last=end_of_rate)
-        if len(mono):
-            self._sink(np.ascontiguousarray(mono, dtype=np.float32))
+        for (_, sink), resampler in zip(self._outputs, self._resamplers, strict=True):
+            out = mono if resampler is None else resampler.resample_chunk(mono, last=end_of_rate)
+            if len(out):
+                sink(np.ascontiguousarray(out, dtype=np.float32))
