@@ -62,6 +62,12 @@ def enhanced_key(job_id: str) -> str:
     return f"jobs/{job_id}/enhanced.wav"
 
 
+def fullband_key(job_id: str) -> str:
+    """The enhanced signal at the input's own rate, where the input holds sound above 8 kHz
+    (`shared.audio.bandsplit`); absent otherwise."""
+    return f"jobs/{job_id}/enhanced_fullband.wav"
+
+
 def output_key(job_id: str, fmt: str) -> str:
     return f"jobs/{job_id}/output.{fmt}"
 

@@ -1,5 +1,7 @@
-"""The whole chain in one process, for `speakup enhance`: decode → enhance → upsample → master →
-encode. The same engines, block streaming and mastering as the workers, without Redis or S3."""
+"""The whole chain in one process, for `speakup enhance`: decode (and measure the input's
+bandwidth) → enhance at 16 kHz (keeping the input's own band above it: `shared.audio.bandsplit`)
+→ super-resolution above the input's cutoff → master → encode. The same functions, engines,
+block streaming and mastering as the workers, without Redis or S3."""
 
 from __future__ import annotations
 
@@ -10,12 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import soundfile as sf
+
+from shared.audio.bandsplit import fullband_file, plan
 from shared.audio.blocks import process_file
 from shared.audio.decode import DecodeLimits, probe_and_decode_to_wav
 from shared.audio.formats import VIDEO, OutputFormat, get_format, resolve_format
 
 ENHANCE_RATE_HZ = 16_000
-ENGINE_RATE_HZ = 48_000
 
 
 @dataclass(frozen=True)
@@ -46,9 +50,6 @@ Progress = Callable[[str, float], None]
 
 def enhance_file(src: Path, dst: Path, options: ChainOptions,
                  progress: Progress | None = None) -> ChainReport:
-    from services.enhancer import engines as enhance_engines
-    from services.enhancer.stage import measure_file
-    from services.upsampler import engines as upsample_engines
     from services.upsampler.finish import finish_file
     from services.upsampler.quality import safe_quality_report
 
@@ -58,37 +59,7 @@ def enhance_file(src: Path, dst: Path, options: ChainOptions,
 
     report = ChainReport()
     with tempfile.TemporaryDirectory(prefix="speakup-") as tmp:
-        decoded, enhanced, wide = (Path(tmp, n) for n in ("in.wav", "enh.wav", "wide.wav"))
-        t0 = time.perf_counter()
-        info = probe_and_decode_to_wav(src, decoded, target_rate_hz=ENHANCE_RATE_HZ,
-                                       limits=DecodeLimits())
-        report.input = _as_dict(info)
-        lufs, peak = measure_file(decoded)
-        report.metrics.update(input_lufs=lufs, input_true_peak_dbtp=peak)
-        report.seconds["decode"] = time.perf_counter() - t0
-        tell("decode", 1.0)
-
-        t0 = time.perf_counter()
-        engine = enhance_engines.get(options.engine)
-        process_file(decoded, enhanced,
-                     lambda x: engine.enhance(x, ENHANCE_RATE_HZ, options.strength),
-                     block_s=options.block_s, overlap_s=0.5, context_s=1.0,
-                     progress=lambda f: tell("enhance", f))
-        report.engine.update(enhancer=engine.name, enhancer_version=engine.version)
-        report.seconds["enhance"] = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        if options.sample_rate_hz == ENHANCE_RATE_HZ:
-            wide = enhanced
-            report.engine.update(upsampler="none")
-        else:
-            up = upsample_engines.get(options.upsampler)
-            process_file(enhanced, wide, lambda x: up.upsample(x, ENHANCE_RATE_HZ, ENGINE_RATE_HZ),
-                         ratio=ENGINE_RATE_HZ // ENHANCE_RATE_HZ, block_s=options.block_s,
-                         overlap_s=0.25, context_s=0.5, progress=lambda f: tell("upsample", f))
-            report.engine.update(upsampler=up.name, upsampler_version=up.version)
-        report.seconds["upsample"] = time.perf_counter() - t0
-
+        wide, enhanced = enhance_wide(src, Path(tmp), options, report, tell)
         t0 = time.perf_counter()
         fmt = output_format(src, options.format)
         tags = {"title": options.title or "", "artist": options.artist or ""}
@@ -98,10 +69,60 @@ def enhance_file(src: Path, dst: Path, options: ChainOptions,
             video_src=src if fmt.video else None, progress=lambda f: tell("master", f)))
         report.seconds["master"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        report.metrics.update(safe_quality_report(src, dst, enhanced))
+        report.metrics.update(safe_quality_report(src, dst, enhanced,
+                                                  bandwidth_in_hz=report.input["bandwidth_hz"]))
         report.seconds["quality"] = time.perf_counter() - t0
     report.metrics["duration_s"] = report.metrics.get("output_duration_s")
     return report
+
+
+def enhance_wide(src: Path, tmp: Path, options: ChainOptions, report: ChainReport,
+                 tell: Progress) -> tuple[Path, Path]:
+    """Everything before mastering: ``(the result at 48 kHz — or at the input's own rate where
+    it needed no super-resolution, or 16 kHz when asked for —, the enhanced 16 kHz signal)``,
+    both under ``tmp``; facts, engines and timings go into ``report``."""
+    from services.enhancer import engines as enhance_engines
+    from services.enhancer.stage import measure_file
+    from services.upsampler.widen import widen
+
+    decoded, enhanced, wide_in, fullband = (
+        tmp / n for n in ("in.wav", "enh.wav", "in_wide.wav", "enh_fullband.wav"))
+    t0 = time.perf_counter()
+    info = probe_and_decode_to_wav(src, decoded, target_rate_hz=ENHANCE_RATE_HZ,
+                                   limits=DecodeLimits(), wide_wav_path=wide_in)
+    report.input = _as_dict(info)
+    lufs, peak = measure_file(decoded)
+    report.metrics.update(input_lufs=lufs, input_true_peak_dbtp=peak,
+                          bandwidth_in_hz=info.bandwidth_hz)
+    band = plan(sf.info(str(wide_in)).samplerate, info.bandwidth_hz)
+    keep_band = band.keep_input_band and options.sample_rate_hz > ENHANCE_RATE_HZ
+    report.seconds["decode"] = time.perf_counter() - t0
+    tell("decode", 1.0)
+
+    t0 = time.perf_counter()
+    engine = enhance_engines.get(options.engine)
+    process_file(decoded, enhanced,
+                 lambda x: engine.enhance(x, ENHANCE_RATE_HZ, options.strength),
+                 block_s=options.block_s, overlap_s=0.5, context_s=1.0,
+                 progress=lambda f: tell("enhance", f))
+    if keep_band:
+        fullband_file(wide_in, decoded, enhanced, fullband, block_s=options.block_s)
+    wide_in.unlink()
+    report.engine.update(enhancer=engine.name, enhancer_version=engine.version)
+    report.seconds["enhance"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    if options.sample_rate_hz == ENHANCE_RATE_HZ:
+        result = enhanced
+        report.engine.update(upsampler="none")
+    else:
+        widened = widen(enhanced, fullband if keep_band else None, info.bandwidth_hz,
+                        options.upsampler, tmp, block_s=options.block_s,
+                        progress=lambda f: tell("upsample", f))
+        result = widened.path
+        report.engine.update(upsampler=widened.engine, upsampler_version=widened.version)
+    report.seconds["upsample"] = time.perf_counter() - t0
+    return result, enhanced
 
 
 def output_format(src: Path, name: str) -> OutputFormat:

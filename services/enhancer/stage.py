@@ -1,5 +1,8 @@
-"""The enhance stage: input from storage → decode & validate → engine, block by block →
-`enhanced.wav` in storage → hand over to the upsampler. Celery-free; tasks.py is a thin shell."""
+"""The enhance stage: input from storage → decode & validate (and measure the input's bandwidth
+at its own rate) → engine at 16 kHz, block by block → `enhanced.wav` in storage, and where the
+input holds sound above 8 kHz `enhanced_fullband.wav` (its own band kept, denoised with the
+enhancer's gains: `shared.audio.bandsplit`) → hand over to the upsampler. Celery-free; tasks.py
+is a thin shell."""
 
 from __future__ import annotations
 
@@ -13,11 +16,12 @@ import numpy as np
 import soundfile as sf
 
 from services.enhancer import engines
+from shared.audio.bandsplit import fullband_file, plan
 from shared.audio.blocks import process_file
 from shared.audio.decode import AudioRejected, DecodeLimits, probe_and_decode_to_wav
 from shared.jobs.model import JobStatus
 from shared.logging import log_event
-from shared.runtime import WorkerContext, enhanced_key, input_key
+from shared.runtime import WorkerContext, enhanced_key, fullband_key, input_key
 from shared.stages import (
     StageFailed,
     claim,
@@ -46,6 +50,7 @@ def run_enhance(ctx: WorkerContext, job_id: str, enqueue_upsample: Enqueue,
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="speakup-enh-") as tmp:
         src, decoded, enhanced = Path(tmp, "input"), Path(tmp, "in16k.wav"), Path(tmp, "out.wav")
+        wide, fullband = Path(tmp, "in_wide.wav"), Path(tmp, "out_fullband.wav")
         try:
             storage.download_file(input_key(job_id), src)
         except ObjectMissing:
@@ -54,7 +59,7 @@ def run_enhance(ctx: WorkerContext, job_id: str, enqueue_upsample: Enqueue,
             return "failed"
         try:
             info = probe_and_decode_to_wav(src, decoded, target_rate_hz=SAMPLE_RATE_HZ,
-                                           limits=decode_limits(settings))
+                                           limits=decode_limits(settings), wide_wav_path=wide)
         except AudioRejected as exc:
             fail(store, job_id, exc.code, exc.message)
             return "failed"
@@ -64,7 +69,12 @@ def run_enhance(ctx: WorkerContext, job_id: str, enqueue_upsample: Enqueue,
         loudness_in = measure_file(decoded)
         store.merge(job_id, "input", {**_info_dict(info), "attempt": claimed.attempt})
         store.merge(job_id, "metrics", {"input_lufs": loudness_in[0],
-                                        "input_true_peak_dbtp": loudness_in[1]})
+                                        "input_true_peak_dbtp": loudness_in[1],
+                                        "bandwidth_in_hz": info.bandwidth_hz})
+        band = plan(sf.info(str(wide)).samplerate, info.bandwidth_hz)
+        keep_band = band.keep_input_band and job.options.sample_rate_hz > SAMPLE_RATE_HZ
+        if not keep_band:
+            wide.unlink()
         try:
             engine = engines.get(job.options.engine)
         except LookupError as exc:
@@ -77,11 +87,17 @@ def run_enhance(ctx: WorkerContext, job_id: str, enqueue_upsample: Enqueue,
             process_file(decoded, enhanced,
                          lambda x: engine.enhance(x, SAMPLE_RATE_HZ, strength),
                          block_s=settings.enhance_block_s, overlap_s=0.5, context_s=1.0,
-                         progress=lambda f: report(0.1 + 0.85 * f), check=check)
+                         progress=lambda f: report(0.1 + (0.8 if keep_band else 0.85) * f),
+                         check=check)
+            if keep_band:
+                fullband_file(wide, decoded, enhanced, fullband, block_s=settings.enhance_block_s,
+                              progress=lambda f: report(0.9 + 0.05 * f), check=check)
         except StageFailed as exc:
             fail(store, job_id, exc.code, exc.message)
             return "failed"
         storage.put_file(enhanced_key(job_id), enhanced, "audio/wav")
+        if keep_band:
+            storage.put_file(fullband_key(job_id), fullband, "audio/wav")
     if discard_if_abandoned(store, storage, job_id):
         return "discarded"
     compute_s = time.monotonic() - started

@@ -1,11 +1,13 @@
 """The quality report on every job: DNSMOS P.835 (SIG, BAK, OVRL) of the input and of the
-delivered output, on the same excerpt, and the bandwidth of each.
+delivered output, on the same excerpt, and the bandwidth of each (`shared.audio.bandwidth`, over
+the whole file: the input's as the decode measured it, before the chain chose what to keep).
 
 Cheap by construction: DNSMOS costs ~0.4 s of CPU per 9.01 s window (measured here), so the
 excerpt is at most `MAX_WINDOWS` windows per side, fewer for short recordings (`windows_for`,
 aiming at `RTF_BUDGET`), chosen where speech is — on the enhanced 16 kHz signal, where noise no
-longer looks like speech. Both files are decoded only up to the excerpt's end, at their own rate
-(the input's bandwidth would be hidden by a 16 kHz decode), with memory for the excerpt alone.
+longer looks like speech. For DNSMOS both files are decoded only up to the excerpt's end, with
+memory for the excerpt alone; the output's bandwidth is measured on the whole delivered file at
+its own rate (a lossy format's low-pass included), streamed.
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.ndimage
 import soundfile as sf
 import soxr
 
 from services.upsampler import dnsmos
+from shared.audio.bandwidth import bandwidth_hz, file_bandwidth_hz
 from shared.audio.pipeline import FramePipeline
 from shared.audio.probe import open_container, select_audio_stream
 from shared.logging import log_event
@@ -35,7 +37,8 @@ FRAME_S = 0.1  # resolution of the speech-activity map
 ACTIVE_RANGE_DB = 30.0  # a frame within this of the loud (95th percentile) frames is speech
 FLOOR_DBFS = -60.0
 SPREAD_BONUS = 0.2  # a part without a window yet is worth this share of a window of speech
-BAND_FLOOR_DB = -60.0  # as the web page's spectrogram: below the spectrum's peak = no content
+__all__ = ["bandwidth_hz", "choose_windows", "frame_levels_db", "quality_report",
+           "safe_quality_report", "windows_for"]
 
 
 def windows_for(duration_s: float) -> int:
@@ -126,37 +129,18 @@ def read_windows(path: Path, windows: list[tuple[float, float]]) -> tuple[list[n
     return [np.concatenate(p) if p else np.zeros(0, np.float32) for p in parts], rate
 
 
-def bandwidth_hz(excerpts: list[np.ndarray], rate_hz: int) -> float | None:
-    """Highest frequency where the long-term spectrum (smoothed over ~375 Hz) stays within 60 dB
-    of its peak — the web page's estimate (spectrogram.js), at the signal's own rate."""
-    n_fft = max(256, int(round(2048 * rate_hz / 48000)))
-    window = np.hanning(n_fft)
-    power = np.zeros(n_fft // 2 + 1)
-    count = 0
-    for x in excerpts:
-        for start in range(0, len(x) - n_fft + 1, n_fft):
-            power += np.abs(np.fft.rfft(x[start:start + n_fft] * window)) ** 2
-            count += 1
-    if not count or not power.any():
-        return None
-    smooth = scipy.ndimage.uniform_filter1d(power / count, 17, mode="nearest")
-    level_db = 10 * np.log10(smooth + 1e-20)
-    peak = level_db[3:].max()
-    top = int(np.nonzero(level_db > peak + BAND_FLOOR_DB)[0].max())
-    return float(round(min((top + 1) * rate_hz / n_fft, rate_hz / 2)))
-
-
 def _to_16k(excerpts: list[np.ndarray], rate_hz: int) -> list[np.ndarray]:
     if rate_hz == dnsmos.RATE_HZ:
         return excerpts
     return [soxr.resample(x, rate_hz, dnsmos.RATE_HZ, quality="HQ") for x in excerpts]
 
 
-def quality_report(input_path: Path | None, output_path: Path,
-                   enhanced_16k: Path) -> dict[str, Any]:
+def quality_report(input_path: Path | None, output_path: Path, enhanced_16k: Path,
+                   bandwidth_in_hz: float | None = None) -> dict[str, Any]:
     """Metrics for the job: ``dnsmos_{sig,bak,ovrl}_{in,out}``, ``bandwidth_{in,out}_hz``, the
     excerpt scored (``quality_excerpt_s``) and what the report cost (``quality_s``,
-    ``quality_rtf``). ``input_path`` None: output only."""
+    ``quality_rtf``). ``input_path`` None: output only. ``bandwidth_in_hz``: the input's, as the
+    decode measured it (measured here, over the whole input, where not given)."""
     started = time.perf_counter()
     levels = frame_levels_db(enhanced_16k)
     duration_s = len(levels) * FRAME_S
@@ -166,7 +150,8 @@ def quality_report(input_path: Path | None, output_path: Path,
     sides = {"out": output_path} if input_path is None else {"in": input_path, "out": output_path}
     for side, path in sides.items():
         excerpts, rate = read_windows(path, windows)
-        metrics[f"bandwidth_{side}_hz"] = bandwidth_hz(excerpts, rate)
+        known = bandwidth_in_hz if side == "in" else None
+        metrics[f"bandwidth_{side}_hz"] = known if known is not None else file_bandwidth_hz(path)
         scores = dnsmos.score(_to_16k(excerpts, rate))
         for name, value in scores.items():
             metrics[f"dnsmos_{name}_{side}"] = round(value, 3)
@@ -177,11 +162,12 @@ def quality_report(input_path: Path | None, output_path: Path,
 
 
 def safe_quality_report(input_path: Path | None, output_path: Path, enhanced_16k: Path,
-                        job_id: str | None = None) -> dict[str, Any]:
+                        job_id: str | None = None,
+                        bandwidth_in_hz: float | None = None) -> dict[str, Any]:
     """`quality_report`, or no metrics where it cannot be made: a missing measurement never
     fails a job (the models not installed, an output it cannot read)."""
     try:
-        return quality_report(input_path, output_path, enhanced_16k)
+        return quality_report(input_path, output_path, enhanced_16k, bandwidth_in_hz)
     except Exception as exc:  # noqa: BLE001
         log_event(log, "quality.skipped", logging.WARNING, job_id=job_id,
                   error=type(exc).__name__, detail=str(exc)[:200])

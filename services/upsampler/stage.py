@@ -1,7 +1,8 @@
-"""The upsample stage: `enhanced.wav` → engine to 48 kHz, block by block → (44.1 kHz) → mastering
-(loudness target, true-peak limit) → output in the requested format (a video input's picture
-copied in, for video formats) → quality report (DNSMOS in → out) → job succeeded.
-Celery-free; tasks.py is a thin shell. Never imports torch."""
+"""The upsample stage: `enhanced.wav` → engine to 48 kHz, block by block, kept only above the
+input's own cutoff where the enhancer kept its band (`enhanced_fullband.wav`; `widen`) → (44.1 kHz)
+→ mastering (loudness target, true-peak limit) → output in the requested format (a video input's
+picture copied in, for video formats) → quality report (DNSMOS and bandwidth in → out) → job
+succeeded. Celery-free; tasks.py is a thin shell. Never imports torch."""
 
 from __future__ import annotations
 
@@ -15,14 +16,13 @@ from typing import Any
 import av
 import soundfile as sf
 
-from services.upsampler import engines
 from services.upsampler.finish import finish_file
 from services.upsampler.quality import safe_quality_report
-from shared.audio.blocks import process_file
+from services.upsampler.widen import widen
 from shared.audio.formats import OutputFormat, resolve_format
 from shared.jobs.model import JobOptions, JobStatus
 from shared.logging import log_event
-from shared.runtime import WorkerContext, enhanced_key, input_key, output_key
+from shared.runtime import WorkerContext, enhanced_key, fullband_key, input_key, output_key
 from shared.stages import (
     StageFailed,
     claim,
@@ -34,7 +34,6 @@ from shared.stages import (
 from shared.storage.base import ObjectMissing
 
 log = logging.getLogger("speakup.upsampler")
-ENGINE_RATE_HZ = 48_000
 
 Notify = Callable[[str, str], None]
 _NOT_REMUXABLE = ("The video stream cannot be copied into {} unchanged. Ask for the video in its "
@@ -51,9 +50,11 @@ def run_upsample(ctx: WorkerContext, job_id: str, notify: Notify, retries: int =
     report = progress_reporter(store, job_id, JobStatus.UPSAMPLING)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="speakup-ups-") as tmp:
-        enhanced, wide = Path(tmp, "enhanced.wav"), Path(tmp, "wide.wav")
+        enhanced = Path(tmp, "enhanced.wav")
         storage.download_file(enhanced_key(job_id), enhanced)
-        source = _download_input(storage, job_id, Path(tmp, "input"))
+        source = _download_optional(storage, input_key(job_id), Path(tmp, "input"))
+        fullband = _download_optional(storage, fullband_key(job_id), Path(tmp, "fullband.wav"))
+        cutoff_hz = (job.input or {}).get("bandwidth_hz")
         info = sf.info(str(enhanced))
         rate, duration_s = info.samplerate, info.duration
         soft_limit_s, _ = settings.task_time_limits(duration_s)
@@ -65,15 +66,12 @@ def run_upsample(ctx: WorkerContext, job_id: str, notify: Notify, retries: int =
                 engine_name, engine_version, wide = "none", "-", enhanced
             else:
                 try:
-                    engine = engines.get(options.upsampler)
+                    widened = widen(enhanced, fullband, cutoff_hz, options.upsampler, Path(tmp),
+                                    block_s=settings.enhance_block_s,
+                                    progress=lambda f: report(0.7 * f), check=check)
                 except LookupError as exc:
                     raise StageFailed("unknown_upsampler", str(exc)) from exc
-                engine_name, engine_version = engine.name, engine.version
-                ratio = ENGINE_RATE_HZ // rate
-                process_file(enhanced, wide,
-                             lambda x: engine.upsample(x, rate, ENGINE_RATE_HZ), ratio=ratio,
-                             block_s=settings.enhance_block_s, overlap_s=0.25, context_s=0.5,
-                             progress=lambda f: report(0.7 * f), check=check)
+                engine_name, engine_version, wide = widened.engine, widened.version, widened.path
             mastering = finish_file(wide, final, target_rate_hz=options.sample_rate_hz,
                                     preset=options.preset, fmt=fmt, bit_depth=options.bit_depth,
                                     bitrate_kbps=options.bitrate_kbps, tags=tags(options),
@@ -88,7 +86,8 @@ def run_upsample(ctx: WorkerContext, job_id: str, notify: Notify, retries: int =
             log_event(log, "video.remux_failed", logging.WARNING, job_id=job_id, error=str(exc))
             fail(store, job_id, "video_not_remuxable", _NOT_REMUXABLE.format(fmt.name.upper()))
             return "failed"
-        mastering.update(safe_quality_report(source, final, enhanced, job_id))
+        mastering.update(safe_quality_report(source, final, enhanced, job_id,
+                                             bandwidth_in_hz=cutoff_hz))
         report(0.99)
         size = final.stat().st_size
         key = output_key(job_id, fmt.name)
@@ -112,10 +111,11 @@ def run_upsample(ctx: WorkerContext, job_id: str, notify: Notify, retries: int =
     return "done" if won else "skipped"
 
 
-def _download_input(storage: Any, job_id: str, path: Path) -> Path | None:
-    """The original upload, for the quality report and a video's picture; None once gone."""
+def _download_optional(storage: Any, key: str, path: Path) -> Path | None:
+    """The original upload (for the quality report and a video's picture) or the full-band
+    intermediate; None where there is none (any more)."""
     try:
-        storage.download_file(input_key(job_id), path)
+        storage.download_file(key, path)
     except ObjectMissing:
         return None
     return path

@@ -3,7 +3,7 @@
 One definition for the whole product — the job's ``bandwidth_in_hz``/``bandwidth_out_hz``, the
 chain's decision of what to keep and what super-resolution fills (`shared.audio.bandsplit`),
 and the web page's "sound up to ≈ X kHz" (services/api/web/spectrogram.js, the same rule in
-JavaScript): the highest frequency where the long-term power spectrum, smoothed over ~375 Hz,
+JavaScript): the highest frequency where the long-term power spectrum, smoothed over ~400 Hz,
 stays within 60 dB of its peak. Measured at the signal's own rate (a 16 kHz decode would hide
 everything above 8 kHz), streamed: `BandwidthMeter` holds one spectrum, whatever the length.
 """
@@ -17,7 +17,11 @@ import numpy as np
 import scipy.ndimage
 
 BAND_FLOOR_DB = -60.0  # below the long-term spectrum's peak = no content
-SMOOTH_BINS = 17  # ~375 Hz at 48 kHz
+SMOOTH_BINS = 17  # ~400 Hz at any rate
+# Two estimates closer than the smoothing's width cannot be told apart: an output whose band
+# ends less than this below its input's (denoising lowers the top band's level a little) is
+# not "narrower".
+RESOLUTION_HZ = SMOOTH_BINS * 48000 / 2048
 
 
 def fft_size(rate_hz: int) -> int:
