@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_SCORES = REPO_ROOT / "models" / "enhancer_scores.json"
+from shared.model_files import model_file
+
 METRICS = ("pesq_wb", "si_sdr_improvement_db", "dnsmos_ovrl_real")  # all: higher is better
 BAR = "dsp"
 FALLBACKS = ("dsp", "passthrough")
@@ -33,7 +32,7 @@ Row = dict[str, float]
 
 
 def scores_path() -> Path:
-    return Path(os.environ.get("SPEAKUP_ENHANCER_SCORES", DEFAULT_SCORES))
+    return model_file("enhancer_scores.json", "SPEAKUP_ENHANCER_SCORES")
 
 
 def read_scores(path: Path | None = None) -> dict[str, Row]:

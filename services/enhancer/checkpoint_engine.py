@@ -1,13 +1,15 @@
 """Engines served from a trained checkpoint under models/: one class for every model family.
 
 `register_checkpoint_engine("erbnet", "erbnet/erbnet_small.pt", "erbnet")` makes the engine
-available exactly when the file exists (an environment variable can point elsewhere). The
-registry builds an engine once per process, so the model loads once per worker.
+available exactly when the file exists under the models folder (shared/model_files.py), or the
+file SPEAKUP_ERBNET_CHECKPOINT names. The registry builds an engine once per process, so the
+model loads once per worker.
 """
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -15,21 +17,16 @@ import numpy as np
 from services.enhancer import engines
 from services.enhancer.checkpoint import build_enhancer, load_checkpoint
 from services.enhancer.inference import enhance, pick_device
-
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
-
-
-def checkpoint_path(relative_path: str, env_var: str) -> Path:
-    return Path(os.environ.get(env_var, MODELS_DIR / relative_path))
+from shared.model_files import model_file
 
 
 class CheckpointEngine:
     """enhance(audio, rate, strength): the checkpoint's network over chunks; `strength` 0..1
     blends the input back in (0 = unchanged, 1 = fully enhanced)."""
 
-    def __init__(self, name: str, path: Path, family: str) -> None:
+    def __init__(self, name: str, path: Path | Callable[[], Path], family: str) -> None:
         device = pick_device()
-        bundle = load_checkpoint(path, device, family=family)
+        bundle = load_checkpoint(path() if callable(path) else path, device, family=family)
         self.name = name
         self.model = build_enhancer(bundle).to(device)
         self.version = f"{bundle['config']['name']}-step{bundle['step']}"
@@ -42,10 +39,17 @@ class CheckpointEngine:
         return (strength * out + (1.0 - strength) * audio).astype(np.float32)
 
 
-def register_checkpoint_engine(name: str, relative_path: str, family: str) -> None:
-    """Engine `name` from models/<relative_path>; SPEAKUP_<NAME>_CHECKPOINT overrides it."""
-    env_var = f"SPEAKUP_{name.upper()}_CHECKPOINT"
-    engines.register(
-        name,
-        lambda: CheckpointEngine(name, checkpoint_path(relative_path, env_var), family),
-        lambda: checkpoint_path(relative_path, env_var).is_file())
+def register_checkpoint_engine(name: str, relative_path: str, family: str
+                               ) -> tuple[Callable[[], CheckpointEngine], Callable[[], bool]]:
+    """Engine `name` from <models>/<relative_path>; SPEAKUP_<NAME>_CHECKPOINT overrides it.
+
+    Returns (factory, available) for the module that registers it.
+    """
+    path = partial(model_file, relative_path, f"SPEAKUP_{name.upper()}_CHECKPOINT")
+
+    def available() -> bool:
+        return path().is_file()
+
+    factory = partial(CheckpointEngine, name, path, family)
+    engines.register(name, factory, available)
+    return factory, available

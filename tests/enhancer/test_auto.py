@@ -8,11 +8,11 @@ import pytest
 
 from services.enhancer import engines
 from services.enhancer.auto import (
-    DEFAULT_SCORES,
     FALLBACKS,
     auto_engine_name,
     best_engine,
     read_scores,
+    scores_path,
 )
 
 DSP = {"pesq_wb": 1.56, "si_sdr_improvement_db": 0.3, "dnsmos_ovrl_real": 2.78}
@@ -129,10 +129,10 @@ def test_resolve_reads_the_file_named_by_the_environment(tmp_path, monkeypatch):
 
 def test_shipped_scores_follow_the_rule():
     """The committed file is readable and auto's pick here is the rule's, whatever it is."""
-    if not DEFAULT_SCORES.is_file():
+    if not scores_path().is_file():
         pytest.skip("no models/enhancer_scores.json recorded yet")
-    rows = read_scores(DEFAULT_SCORES)
+    rows = read_scores(scores_path())
     assert "dsp" in rows and "passthrough" in rows
     available = engines.names()
     expected = best_engine(rows, available) or next(n for n in FALLBACKS if n in available)
-    assert auto_engine_name(available, DEFAULT_SCORES) == expected
+    assert auto_engine_name(available, scores_path()) == expected
