@@ -74,6 +74,9 @@ def _enhance_at_model_rate(model: nn.Module, x: np.ndarray, chunk: int, crossfad
     # sit where the whole file's do: chunk starts and context on multiples of the hop.
     hop = int(getattr(model, "hop_samples", 1))
     chunk, crossfade, context = (-(-v // hop) * hop for v in (chunk, crossfade, context))
+    # A recording shorter than a chunk is one chunk of its own length (a 5 s clip in 30 s
+    # chunks would otherwise compute 34 s of padding).
+    chunk = max(min(chunk, -(-n // hop) * hop), 2 * crossfade + hop)
     padded = np.pad(x, (context, context + chunk))
     starts = chunk_starts(n, chunk, crossfade)
     out = np.zeros(n, dtype=np.float64)
