@@ -29,6 +29,7 @@ from shared.storage.base import (
     validate_key,
     validate_prefix,
 )
+from shared.storage.s3_post import PostCredentials, PostSigner
 
 DELETE_BATCH = 1000  # S3's DeleteObjects maximum
 MAX_EXPIRY_S = 7 * 24 * 3600
@@ -105,6 +106,13 @@ class S3Storage:
             if public_endpoint_url
             else self._client
         )
+        # Upload forms are signed here (`s3_post`: botocore's algorithm at a fraction of its CPU);
+        # credentials come from the same chain boto3 uses (static keys, env, IMDS, refreshed).
+        self._credentials = boto3.Session(
+            aws_access_key_id=access_key, aws_secret_access_key=secret_key
+        ).get_credentials()
+        self._post_signer = PostSigner(bucket, region)
+        self._post_url: str | None = None
         # /readyz must answer fast: one attempt, short timeouts.
         ping_config = config.merge(
             Config(
@@ -126,15 +134,29 @@ class S3Storage:
         validate_key(key)
         if not 1 <= expires_s <= MAX_EXPIRY_S or max_bytes < 1:
             raise ValueError("expires_s must be in 1..7 days and max_bytes positive")
-        expires_at = datetime.now(UTC) + timedelta(seconds=expires_s)
-        post = self._signer.generate_presigned_post(
-            Bucket=self.bucket,
-            Key=key,
-            Fields={"Content-Type": content_type},
-            Conditions=[{"Content-Type": content_type}, ["content-length-range", 1, max_bytes]],
-            ExpiresIn=expires_s,
+        now = datetime.now(UTC)
+        fields = self._post_signer.fields(
+            key, content_type=content_type, max_bytes=max_bytes, expires_s=expires_s,
+            credentials=self._post_credentials(), now=now.replace(tzinfo=None),
+        )  # fmt: skip
+        return PresignedPost(
+            url=self._form_url(), fields=fields, expires_at=now + timedelta(seconds=expires_s)
         )
-        return PresignedPost(url=post["url"], fields=dict(post["fields"]), expires_at=expires_at)
+
+    def _post_credentials(self) -> PostCredentials:
+        if self._credentials is None:
+            raise StorageError("no S3 credentials to sign an upload form with")
+        frozen = self._credentials.get_frozen_credentials()
+        return PostCredentials(frozen.access_key, frozen.secret_key, frozen.token)
+
+    def _form_url(self) -> str:
+        """Where the form is posted (the bucket's URL on the public endpoint): botocore's own
+        answer, asked once — it does not depend on the key."""
+        if self._post_url is None:
+            self._post_url = str(
+                self._signer.generate_presigned_post(Bucket=self.bucket, Key="k")["url"]
+            )
+        return self._post_url
 
     def presigned_get(self, key: str, *, expires_s: int, download_name: str | None = None) -> str:
         validate_key(key)
