@@ -6,7 +6,6 @@ block streaming and mastering as the workers, without Redis or S3."""
 from __future__ import annotations
 
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from shared.audio.bandsplit import fullband_file, plan
 from shared.audio.blocks import process_file
 from shared.audio.decode import DecodeLimits, probe_and_decode_to_wav
 from shared.audio.formats import VIDEO, OutputFormat, get_format, resolve_format
+from shared.timing import StageClock
 
 ENHANCE_RATE_HZ = 16_000
 
@@ -42,7 +42,11 @@ class ChainReport:
     input: dict[str, Any] = field(default_factory=dict)
     engine: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
-    seconds: dict[str, float] = field(default_factory=dict)
+    clock: StageClock = field(default_factory=StageClock)
+
+    @property
+    def seconds(self) -> dict[str, float]:
+        return self.clock.seconds
 
 
 Progress = Callable[[str, float], None]
@@ -60,19 +64,18 @@ def enhance_file(src: Path, dst: Path, options: ChainOptions,
     report = ChainReport()
     with tempfile.TemporaryDirectory(prefix="speakup-") as tmp:
         wide, enhanced = enhance_wide(src, Path(tmp), options, report, tell)
-        t0 = time.perf_counter()
         fmt = output_format(src, options.format)
         tags = {"title": options.title or "", "artist": options.artist or ""}
         report.metrics.update(finish_file(
             wide, dst, target_rate_hz=options.sample_rate_hz, preset=options.preset,
             fmt=fmt, bit_depth=options.bit_depth, bitrate_kbps=options.bitrate_kbps, tags=tags,
-            video_src=src if fmt.video else None, progress=lambda f: tell("master", f)))
-        report.seconds["master"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        report.metrics.update(safe_quality_report(src, dst, enhanced,
-                                                  bandwidth_in_hz=report.input["bandwidth_hz"]))
-        report.seconds["quality"] = time.perf_counter() - t0
+            video_src=src if fmt.video else None, progress=lambda f: tell("master", f),
+            clock=report.clock))
+        with report.clock.stage("quality"):
+            report.metrics.update(safe_quality_report(
+                src, dst, enhanced, bandwidth_in_hz=report.input["bandwidth_hz"]))
     report.metrics["duration_s"] = report.metrics.get("output_duration_s")
+    report.metrics["stage_seconds"] = report.clock.rounded()
     return report
 
 
@@ -87,41 +90,40 @@ def enhance_wide(src: Path, tmp: Path, options: ChainOptions, report: ChainRepor
 
     decoded, enhanced, wide_in, fullband = (
         tmp / n for n in ("in.wav", "enh.wav", "in_wide.wav", "enh_fullband.wav"))
-    t0 = time.perf_counter()
-    info = probe_and_decode_to_wav(src, decoded, target_rate_hz=ENHANCE_RATE_HZ,
-                                   limits=DecodeLimits(), wide_wav_path=wide_in)
-    report.input = _as_dict(info)
-    lufs, peak = measure_file(decoded)
-    report.metrics.update(input_lufs=lufs, input_true_peak_dbtp=peak,
-                          bandwidth_in_hz=info.bandwidth_hz)
-    band = plan(sf.info(str(wide_in)).samplerate, info.bandwidth_hz)
-    keep_band = band.keep_input_band and options.sample_rate_hz > ENHANCE_RATE_HZ
-    report.seconds["decode"] = time.perf_counter() - t0
+    clock = report.clock
+    with clock.stage("decode"):
+        info = probe_and_decode_to_wav(src, decoded, target_rate_hz=ENHANCE_RATE_HZ,
+                                       limits=DecodeLimits(), wide_wav_path=wide_in)
+        report.input = _as_dict(info)
+        lufs, peak = measure_file(decoded)
+        report.metrics.update(input_lufs=lufs, input_true_peak_dbtp=peak,
+                              bandwidth_in_hz=info.bandwidth_hz)
+        band = plan(sf.info(str(wide_in)).samplerate, info.bandwidth_hz)
+        keep_band = band.keep_input_band and options.sample_rate_hz > ENHANCE_RATE_HZ
     tell("decode", 1.0)
 
-    t0 = time.perf_counter()
-    engine = enhance_engines.get(options.engine)
-    process_file(decoded, enhanced,
-                 lambda x: engine.enhance(x, ENHANCE_RATE_HZ, options.strength),
-                 block_s=options.block_s, overlap_s=0.5, context_s=1.0,
-                 progress=lambda f: tell("enhance", f))
-    if keep_band:
-        fullband_file(wide_in, decoded, enhanced, fullband, block_s=options.block_s)
-    wide_in.unlink()
+    with clock.stage("enhance"):
+        engine = enhance_engines.get(options.engine)
+        process_file(decoded, enhanced,
+                     lambda x: engine.enhance(x, ENHANCE_RATE_HZ, options.strength),
+                     block_s=options.block_s, overlap_s=0.5, context_s=1.0,
+                     progress=lambda f: tell("enhance", f))
+    with clock.stage("fullband"):
+        if keep_band:
+            fullband_file(wide_in, decoded, enhanced, fullband, block_s=options.block_s)
+        wide_in.unlink()
     report.engine.update(enhancer=engine.name, enhancer_version=engine.version)
-    report.seconds["enhance"] = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    if options.sample_rate_hz == ENHANCE_RATE_HZ:
-        result = enhanced
-        report.engine.update(upsampler="none")
-    else:
-        widened = widen(enhanced, fullband if keep_band else None, info.bandwidth_hz,
-                        options.upsampler, tmp, block_s=options.block_s,
-                        progress=lambda f: tell("upsample", f))
-        result = widened.path
-        report.engine.update(upsampler=widened.engine, upsampler_version=widened.version)
-    report.seconds["upsample"] = time.perf_counter() - t0
+    with clock.stage("upsample"):
+        if options.sample_rate_hz == ENHANCE_RATE_HZ:
+            result = enhanced
+            report.engine.update(upsampler="none")
+        else:
+            widened = widen(enhanced, fullband if keep_band else None, info.bandwidth_hz,
+                            options.upsampler, tmp, block_s=options.block_s,
+                            progress=lambda f: tell("upsample", f))
+            result = widened.path
+            report.engine.update(upsampler=widened.engine, upsampler_version=widened.version)
     return result, enhanced
 
 

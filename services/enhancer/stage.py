@@ -31,6 +31,7 @@ from shared.stages import (
     progress_reporter,
 )
 from shared.storage.base import ObjectMissing
+from shared.timing import StageClock
 
 log = logging.getLogger("speakup.enhancer")
 SAMPLE_RATE_HZ = engines.SAMPLE_RATE_HZ
@@ -48,6 +49,7 @@ def run_enhance(ctx: WorkerContext, job_id: str, enqueue_upsample: Enqueue,
     assert job is not None
     report = progress_reporter(store, job_id, JobStatus.ENHANCING)
     started = time.monotonic()
+    clock = StageClock()
     with tempfile.TemporaryDirectory(prefix="speakup-enh-") as tmp:
         src, decoded, enhanced = Path(tmp, "input"), Path(tmp, "in16k.wav"), Path(tmp, "out.wav")
         wide, fullband = Path(tmp, "in_wide.wav"), Path(tmp, "out_fullband.wav")
@@ -58,15 +60,17 @@ def run_enhance(ctx: WorkerContext, job_id: str, enqueue_upsample: Enqueue,
                  "The uploaded file is no longer in storage. Please upload it again.")
             return "failed"
         try:
-            info = probe_and_decode_to_wav(src, decoded, target_rate_hz=SAMPLE_RATE_HZ,
-                                           limits=decode_limits(settings), wide_wav_path=wide)
+            with clock.stage("decode"):
+                info = probe_and_decode_to_wav(src, decoded, target_rate_hz=SAMPLE_RATE_HZ,
+                                               limits=decode_limits(settings), wide_wav_path=wide)
         except AudioRejected as exc:
             fail(store, job_id, exc.code, exc.message)
             return "failed"
         src.unlink()
         report(0.1)
         duration_s = sf.info(str(decoded)).duration
-        loudness_in = measure_file(decoded)
+        with clock.stage("decode"):
+            loudness_in = measure_file(decoded)
         store.merge(job_id, "input", {**_info_dict(info), "attempt": claimed.attempt})
         store.merge(job_id, "metrics", {"input_lufs": loudness_in[0],
                                         "input_true_peak_dbtp": loudness_in[1],
@@ -84,14 +88,17 @@ def run_enhance(ctx: WorkerContext, job_id: str, enqueue_upsample: Enqueue,
         check = deadline_check(store, job_id, JobStatus.ENHANCING, soft_limit_s)
         strength = job.options.strength
         try:
-            process_file(decoded, enhanced,
-                         lambda x: engine.enhance(x, SAMPLE_RATE_HZ, strength),
-                         block_s=settings.enhance_block_s, overlap_s=0.5, context_s=1.0,
-                         progress=lambda f: report(0.1 + (0.8 if keep_band else 0.85) * f),
-                         check=check)
+            with clock.stage("enhance"):
+                process_file(decoded, enhanced,
+                             lambda x: engine.enhance(x, SAMPLE_RATE_HZ, strength),
+                             block_s=settings.enhance_block_s, overlap_s=0.5, context_s=1.0,
+                             progress=lambda f: report(0.1 + (0.8 if keep_band else 0.85) * f),
+                             check=check)
             if keep_band:
-                fullband_file(wide, decoded, enhanced, fullband, block_s=settings.enhance_block_s,
-                              progress=lambda f: report(0.9 + 0.05 * f), check=check)
+                with clock.stage("fullband"):
+                    fullband_file(wide, decoded, enhanced, fullband,
+                                  block_s=settings.enhance_block_s,
+                                  progress=lambda f: report(0.9 + 0.05 * f), check=check)
         except StageFailed as exc:
             fail(store, job_id, exc.code, exc.message)
             return "failed"
@@ -103,7 +110,9 @@ def run_enhance(ctx: WorkerContext, job_id: str, enqueue_upsample: Enqueue,
     compute_s = time.monotonic() - started
     store.merge(job_id, "engine", {"enhancer": engine.name, "enhancer_version": engine.version})
     store.merge(job_id, "metrics", {"enhance_s": round(compute_s, 3),
-                                    "enhance_rtf": round(compute_s / max(duration_s, 1e-6), 4)})
+                                    "enhance_rtf": round(compute_s / max(duration_s, 1e-6), 4),
+                                    "stage_seconds": clock.rounded("decode", "enhance",
+                                                                   "fullband")})
     report(1.0)
     enqueue_upsample(job_id, {"duration_s": duration_s})
     log_event(log, "stage.enhanced", job_id=job_id, engine=engine.name,

@@ -20,6 +20,7 @@ import soxr
 from shared.audio.deliver import deliver, mastering_ceiling_dbtp
 from shared.audio.formats import OutputFormat, delivered_rate_hz, get_format
 from shared.audio.mastering import PRESET_LUFS, master, master_file
+from shared.timing import StageClock
 
 WHOLE_FILE_MAX_S = 120.0  # whole-signal mastering costs ~7 MiB per second of 48 kHz audio
 BLOCK_S = 30.0
@@ -28,33 +29,38 @@ BLOCK_S = 30.0
 def finish_file(src: Path, dst: Path, *, target_rate_hz: int, preset: str,
                 fmt: OutputFormat | str, bit_depth: int, bitrate_kbps: int | None = None,
                 tags: Mapping[str, str] | None = None, video_src: Path | None = None,
-                progress: Callable[[float], None] | None = None) -> dict[str, Any]:
+                progress: Callable[[float], None] | None = None,
+                clock: StageClock | None = None) -> dict[str, Any]:
     """Master `src` (mono WAV) and deliver it as `dst`; returns the measurements recorded on the
     job (for lossy formats, of the delivered file decoded again). ``video_src``: the input whose
-    video stream(s) a video format copies."""
+    video stream(s) a video format copies; ``clock``: gets the `master` and `encode` seconds."""
+    clock = clock or StageClock()
     tell = progress or (lambda _: None)
     fmt = get_format(fmt) if isinstance(fmt, str) else fmt
     rate_hz = delivered_rate_hz(fmt, target_rate_hz)
     ceiling = mastering_ceiling_dbtp(fmt)
     with tempfile.TemporaryDirectory(prefix="speakup-fin-") as tmp:
-        info = sf.info(str(src))
-        if info.samplerate != rate_hz:
-            resampled = Path(tmp, "resampled.wav")
-            resample_file(src, resampled, rate_hz)
-            src = resampled
-        tell(0.2)
-        mastered = Path(tmp, "mastered.wav")
-        if sf.info(str(src)).duration <= WHOLE_FILE_MAX_S:
-            audio, rate = sf.read(str(src), dtype="float32", always_2d=True)
-            out, report = master(audio[:, 0], rate, preset, ceiling_dbtp=ceiling)
-            sf.write(str(mastered), np.clip(out, -1.0, 1.0), rate, subtype="FLOAT", format="WAV")
-        else:
-            report = master_file(src, mastered, preset, subtype="FLOAT", fmt="wav",
-                                 ceiling_dbtp=ceiling, progress=lambda f: tell(0.2 + 0.7 * f))
-        tell(0.9)
-        delivery = deliver(mastered, dst, fmt, rate_hz=rate_hz, target_lufs=PRESET_LUFS[preset],
-                           bit_depth=bit_depth, bitrate_kbps=bitrate_kbps, tags=tags,
-                           video_src=video_src)
+        with clock.stage("master"):
+            info = sf.info(str(src))
+            if info.samplerate != rate_hz:
+                resampled = Path(tmp, "resampled.wav")
+                resample_file(src, resampled, rate_hz)
+                src = resampled
+            tell(0.2)
+            mastered = Path(tmp, "mastered.wav")
+            if sf.info(str(src)).duration <= WHOLE_FILE_MAX_S:
+                audio, rate = sf.read(str(src), dtype="float32", always_2d=True)
+                out, report = master(audio[:, 0], rate, preset, ceiling_dbtp=ceiling)
+                sf.write(str(mastered), np.clip(out, -1.0, 1.0), rate, subtype="FLOAT",
+                         format="WAV")
+            else:
+                report = master_file(src, mastered, preset, subtype="FLOAT", fmt="wav",
+                                     ceiling_dbtp=ceiling, progress=lambda f: tell(0.2 + 0.7 * f))
+            tell(0.9)
+        with clock.stage("encode"):
+            delivery = deliver(mastered, dst, fmt, rate_hz=rate_hz,
+                               target_lufs=PRESET_LUFS[preset], bit_depth=bit_depth,
+                               bitrate_kbps=bitrate_kbps, tags=tags, video_src=video_src)
     tell(1.0)
     metrics: dict[str, Any] = {
         "output_lufs": _r(report.get("output_lufs")),

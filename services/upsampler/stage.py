@@ -32,6 +32,7 @@ from shared.stages import (
     progress_reporter,
 )
 from shared.storage.base import ObjectMissing
+from shared.timing import StageClock
 
 log = logging.getLogger("speakup.upsampler")
 
@@ -49,6 +50,7 @@ def run_upsample(ctx: WorkerContext, job_id: str, notify: Notify, retries: int =
     options = job.options
     report = progress_reporter(store, job_id, JobStatus.UPSAMPLING)
     started = time.monotonic()
+    clock = StageClock()
     with tempfile.TemporaryDirectory(prefix="speakup-ups-") as tmp:
         enhanced = Path(tmp, "enhanced.wav")
         storage.download_file(enhanced_key(job_id), enhanced)
@@ -66,9 +68,10 @@ def run_upsample(ctx: WorkerContext, job_id: str, notify: Notify, retries: int =
                 engine_name, engine_version, wide = "none", "-", enhanced
             else:
                 try:
-                    widened = widen(enhanced, fullband, cutoff_hz, options.upsampler, Path(tmp),
-                                    block_s=settings.enhance_block_s,
-                                    progress=lambda f: report(0.7 * f), check=check)
+                    with clock.stage("upsample"):
+                        widened = widen(enhanced, fullband, cutoff_hz, options.upsampler,
+                                        Path(tmp), block_s=settings.enhance_block_s,
+                                        progress=lambda f: report(0.7 * f), check=check)
                 except LookupError as exc:
                     raise StageFailed("unknown_upsampler", str(exc)) from exc
                 engine_name, engine_version, wide = widened.engine, widened.version, widened.path
@@ -76,7 +79,7 @@ def run_upsample(ctx: WorkerContext, job_id: str, notify: Notify, retries: int =
                                     preset=options.preset, fmt=fmt, bit_depth=options.bit_depth,
                                     bitrate_kbps=options.bitrate_kbps, tags=tags(options),
                                     video_src=source if fmt.video else None,
-                                    progress=lambda f: report(0.7 + 0.22 * f))
+                                    progress=lambda f: report(0.7 + 0.22 * f), clock=clock)
         except StageFailed as exc:
             fail(store, job_id, exc.code, exc.message)
             return "failed"
@@ -86,16 +89,21 @@ def run_upsample(ctx: WorkerContext, job_id: str, notify: Notify, retries: int =
             log_event(log, "video.remux_failed", logging.WARNING, job_id=job_id, error=str(exc))
             fail(store, job_id, "video_not_remuxable", _NOT_REMUXABLE.format(fmt.name.upper()))
             return "failed"
-        mastering.update(safe_quality_report(source, final, enhanced, job_id,
-                                             bandwidth_in_hz=cutoff_hz))
+        with clock.stage("quality"):
+            mastering.update(safe_quality_report(source, final, enhanced, job_id,
+                                                 bandwidth_in_hz=cutoff_hz))
         report(0.99)
         size = final.stat().st_size
         key = output_key(job_id, fmt.name)
         storage.put_file(key, final, fmt.content_type)
     compute_s = time.monotonic() - started
     store.merge(job_id, "engine", {"upsampler": engine_name, "upsampler_version": engine_version})
+    # The enhancer's stages (decode, enhance, fullband) came first: keep them beside ours.
+    stage_seconds = {**(job.metrics or {}).get("stage_seconds", {}),
+                     **clock.rounded("upsample", "master", "encode", "quality")}
     store.merge(job_id, "metrics", {**mastering, "upsample_s": round(compute_s, 3),
-                                    "upsample_rtf": round(compute_s / max(duration_s, 1e-6), 4)})
+                                    "upsample_rtf": round(compute_s / max(duration_s, 1e-6), 4),
+                                    "stage_seconds": stage_seconds})
     won = store.transition(
         job_id, JobStatus.SUCCEEDED,
         output={"key": key, "sample_rate_hz": mastering["output_sample_rate_hz"],

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from shared.timing import STAGES
 from speakup.cli_common import Exit
 
 
@@ -32,6 +33,10 @@ def test_quiet_json_success_writes_nothing_to_stderr(tmp_path: Path) -> None:
     rows = json.loads(done.stdout)
     assert rows[0]["status"] == "ok" and (tmp_path / "out.wav").is_file()
     assert rows[0]["engine"]["upsampler"] in {"unet", "resample"}
+    stages = rows[0]["metrics"]["stage_seconds"]
+    assert tuple(stages) == STAGES and all(s >= 0 for s in stages.values())
+    assert stages["enhance"] > 0 and stages["master"] > 0 and stages["encode"] > 0
+    assert sum(stages.values()) <= rows[0]["seconds"] + 0.01  # "seconds" is rounded to 10 ms
 
 
 def test_quiet_failure_still_reports_its_error(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from shared.timing import STAGES
 from tests.stackutil import start_stack, wait_status
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -69,6 +70,10 @@ def test_presigned_upload_runs_every_state_and_erases_after_download(stack, reco
     metrics = done["metrics"]
     assert abs(metrics["output_lufs"] - (-16.0)) <= 0.5
     assert metrics["output_true_peak_dbtp"] <= -1.0
+    stages = metrics["stage_seconds"]  # both workers' stages, one timing helper
+    assert set(stages) == set(STAGES) and all(v >= 0 for v in stages.values())
+    assert stages["decode"] > 0 and stages["enhance"] > 0 and stages["encode"] > 0
+    assert sum(stages.values()) <= metrics["enhance_s"] + metrics["upsample_s"] + 0.01 <= wall_s
 
     result = client.get(f"/v1/jobs/{job_id}/result", headers=_auth(token),
                         follow_redirects=False)
