@@ -1,4 +1,5 @@
-"""U-Net super-resolution as a pure function: 16 kHz audio in, 48 (or 44.1) kHz audio out.
+"""U-Net super-resolution as a pure function: band-limited audio in (16 kHz, or any rate up to
+48 kHz), 48 (or 44.1) kHz audio out. A conditioned network is told the input's cutoff.
 
 Long inputs run in overlapping chunks whose *residuals* (model output − interpolated input) are
 cross-faded with complementary raised-cosine ramps, so memory stays flat in the model and the
@@ -16,12 +17,19 @@ from services.upsampler.engines import ResampleEngine, fit_length, output_length
 
 MODEL_RATE_HZ = 48000
 INPUT_RATE_HZ = 16000
-# The residual's bands for calibrated gains: below 6 kHz (where a 16 kHz input is rarely
-# filtered), 6–7.4 and 7.4–8 kHz (anti-alias roll-offs the network can restore in phase: gentle
-# IIR filters start near 6 kHz, soxr-like ones near 7.4), above 8 kHz (the invented band).
-BAND_EDGES_HZ = (6000.0, 7400.0, 8000.0)
-BAND_NAMES = ("below 6 kHz", "6-7.4 kHz", "7.4-8 kHz", "above 8 kHz")
+# The residual's bands for calibrated gains, as fractions of the input's cutoff fc (at 8 kHz:
+# 6, 7.4 and 8 kHz, the edges of the checkpoints before cutoffs were known): below 0.75 fc
+# (rarely filtered), 0.75–0.925 and 0.925–1 fc (anti-alias roll-offs the network can restore in
+# phase: gentle IIR filters start near 0.75 fc, soxr-like ones near 0.925), above fc (invented).
+BAND_FRACTIONS = (0.75, 0.925, 1.0)
+BAND_NAMES = ("below 0.75 fc", "0.75-0.925 fc", "0.925-1 fc", "above fc")
 RAW_GAINS = (1.0, 1.0, 1.0, 1.0)
+DEFAULT_CUTOFF_HZ = 8000.0  # a 16 kHz input's Nyquist
+
+
+def is_conditioned(model) -> bool:
+    """True for a network with the cutoff input (model.unet: `cutoff_conditioning`)."""
+    return len(model.inputs) == 2
 
 
 def _length_multiple(model) -> int:
@@ -34,12 +42,18 @@ def _length_multiple(model) -> int:
     return 2 ** len(strided)
 
 
-def _run_model(model, chunks: np.ndarray, batch_size: int) -> np.ndarray:
+def _run_model(model, chunks: np.ndarray, batch_size: int, cutoff_hz: float) -> np.ndarray:
     """chunks: [N, T] → residuals [N, T] (model output − input)."""
     out = np.empty_like(chunks)
+    conditioned = is_conditioned(model)
     for start in range(0, len(chunks), batch_size):
         batch = chunks[start : start + batch_size, :, None]
-        out[start : start + batch_size] = np.asarray(model(batch, training=False))[..., 0]
+        if conditioned:
+            cutoff = np.full((len(batch), 1), cutoff_hz, dtype=np.float32)
+            result = model([batch, cutoff], training=False)
+        else:
+            result = model(batch, training=False)
+        out[start : start + batch_size] = np.asarray(result)[..., 0]
     return out - chunks
 
 
@@ -60,8 +74,10 @@ def upsample_48k(
     chunk_s: float = 4.0,
     overlap_s: float = 0.25,
     batch_size: int = 4,
+    cutoff_hz: float = DEFAULT_CUTOFF_HZ,
 ) -> np.ndarray:
-    """interpolated: [T] at 48 kHz (the soxr-interpolated input) → [T] model output."""
+    """interpolated: [T] at 48 kHz (the soxr-interpolated input) → [T] model output; a
+    conditioned network is given `cutoff_hz`, an unconditioned one ignores it."""
     multiple = _length_multiple(model)
     overlap = max(multiple, int(round(overlap_s * MODEL_RATE_HZ / multiple)) * multiple)
     chunk = max(2 * overlap + multiple, int(round(chunk_s * MODEL_RATE_HZ / multiple)) * multiple)
@@ -82,7 +98,7 @@ def upsample_48k(
     padded[:n] = signal
     starts = [i * hop for i in range(n_chunks)]
     chunks = np.stack([padded[s : s + chunk] for s in starts])
-    residuals = _run_model(model, chunks, batch_size)
+    residuals = _run_model(model, chunks, batch_size, cutoff_hz)
     residual = np.zeros(padded_length, dtype=np.float32)
     for i, (start, res) in enumerate(zip(starts, residuals, strict=True)):
         residual[start : start + chunk] += res * _crossfade_window(
@@ -93,34 +109,50 @@ def upsample_48k(
 
 def upsample(
     model,
-    audio_16k: np.ndarray,
+    audio: np.ndarray,
     target_rate_hz: int = 48000,
     chunk_s: float = 4.0,
     overlap_s: float = 0.25,
     band_gains: tuple[float, ...] = RAW_GAINS,
+    input_rate_hz: int = INPUT_RATE_HZ,
+    cutoff_hz: float | None = None,
 ) -> np.ndarray:
-    """audio_16k: [n] float32 at 16 kHz → [round(n × target / 16000)] float32.
+    """audio: [n] float32 at `input_rate_hz` → [round(n × target / input rate)] float32.
 
-    48 kHz is the model's own rate; any other target (44.1 kHz) resamples the 48 kHz result
-    with soxr VHQ. `band_gains` scale the predicted residual's bands (see `apply_band_gains`);
-    all 1.0 is the network's raw output.
+    The input is interpolated to 48 kHz, the model's own rate, with soxr VHQ; any other target
+    (44.1 kHz) resamples the 48 kHz result. `cutoff_hz` (default: the input's Nyquist) is where
+    the input's band ends: a conditioned network is told it, and the residual's bands are cut
+    relative to it (an unconditioned network's at 8 kHz). `band_gains` scale those bands
+    (`apply_band_gains`); all 1.0 is the network's raw output.
     """
-    audio_16k = np.asarray(audio_16k, dtype=np.float32).reshape(-1)
-    n_out = output_length(len(audio_16k), INPUT_RATE_HZ, target_rate_hz)
-    if len(audio_16k) == 0:
+    audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+    n_out = output_length(len(audio), input_rate_hz, target_rate_hz)
+    if len(audio) == 0:
         return np.zeros(n_out, dtype=np.float32)
-    interpolated = ResampleEngine().upsample(audio_16k, INPUT_RATE_HZ, MODEL_RATE_HZ)
-    out_48k = upsample_48k(model, interpolated, chunk_s=chunk_s, overlap_s=overlap_s)
+    cutoff_hz = float(input_rate_hz / 2 if cutoff_hz is None else cutoff_hz)
+    interpolated = ResampleEngine().upsample(audio, input_rate_hz, MODEL_RATE_HZ)
+    out_48k = upsample_48k(
+        model, interpolated, chunk_s=chunk_s, overlap_s=overlap_s, cutoff_hz=cutoff_hz
+    )
     if tuple(band_gains) != RAW_GAINS:
-        out_48k = apply_band_gains(interpolated, out_48k, band_gains)
+        # an unconditioned network's gains were calibrated on bands cut for an 8 kHz cutoff
+        band_cutoff_hz = cutoff_hz if is_conditioned(model) else DEFAULT_CUTOFF_HZ
+        out_48k = apply_band_gains(interpolated, out_48k, band_gains, band_cutoff_hz)
     if target_rate_hz != MODEL_RATE_HZ:
         out_48k = soxr.resample(out_48k, MODEL_RATE_HZ, target_rate_hz, quality="VHQ")
     return fit_length(np.asarray(out_48k, dtype=np.float32), n_out)
 
 
-def split_residual(interpolated: np.ndarray, output: np.ndarray) -> list[np.ndarray]:
+def band_edges_hz(cutoff_hz: float = DEFAULT_CUTOFF_HZ) -> tuple[float, ...]:
+    return tuple(f * cutoff_hz for f in BAND_FRACTIONS)
+
+
+def split_residual(
+    interpolated: np.ndarray, output: np.ndarray, cutoff_hz: float = DEFAULT_CUTOFF_HZ
+) -> list[np.ndarray]:
     """The predicted residual (output − interpolated) in the bands of `BAND_NAMES`, cut at
-    `BAND_EDGES_HZ` by masks on one FFT of the whole residual; the bands sum to the residual.
+    `band_edges_hz(cutoff_hz)` by masks on one FFT of the whole residual; the bands sum to the
+    residual.
 
     The residual is small and smooth, so the masks' circular ringing is far below it; callers
     that stream (stage.process_file) hand over blocks with context, which hides block edges.
@@ -128,7 +160,7 @@ def split_residual(interpolated: np.ndarray, output: np.ndarray) -> list[np.ndar
     residual = np.asarray(output - interpolated, dtype=np.float32)
     spectrum = np.fft.rfft(residual)
     freqs_hz = np.fft.rfftfreq(len(residual), 1 / MODEL_RATE_HZ)
-    edges = (0.0, *BAND_EDGES_HZ, np.inf)
+    edges = (0.0, *band_edges_hz(cutoff_hz), np.inf)
     bands = [
         np.fft.irfft(np.where((freqs_hz >= lo) & (freqs_hz < hi), spectrum, 0), n=len(residual))
         for lo, hi in zip(edges[:-1], edges[1:], strict=True)
@@ -137,7 +169,10 @@ def split_residual(interpolated: np.ndarray, output: np.ndarray) -> list[np.ndar
 
 
 def apply_band_gains(
-    interpolated: np.ndarray, output: np.ndarray, gains: tuple[float, ...]
+    interpolated: np.ndarray,
+    output: np.ndarray,
+    gains: tuple[float, ...],
+    cutoff_hz: float = DEFAULT_CUTOFF_HZ,
 ) -> np.ndarray:
     """interpolated + Σ gain_b · band_b(residual), bands as in `split_residual`.
 
@@ -146,7 +181,7 @@ def apply_band_gains(
     hurts depending on how the input was band-limited. The gains are calibrated on validation
     files (`calibrate.calibrate_band_gains`) and shipped in the model card.
     """
-    bands = split_residual(interpolated, output)
+    bands = split_residual(interpolated, output, cutoff_hz)
     if len(gains) != len(bands):
         raise ValueError(f"need {len(bands)} band gains ({', '.join(BAND_NAMES)}), got {gains}")
     out = np.array(interpolated, dtype=np.float32, copy=True)

@@ -2,9 +2,10 @@
 --run-dir runs/unet_small --steps 20000`.
 
 Resumable: `<run-dir>/latest.keras` holds model and optimizer state, `state.json` the step count
-and wall time; `best.keras` is the checkpoint with the lowest validation LSD (8–24 kHz) among
-those that keep validation SNR at or above the `resample` baseline. TensorBoard logs in
-`<run-dir>/tb`. tf.distribute: MirroredStrategy when several GPUs are visible.
+and wall time; `best.keras` is the checkpoint with the lowest validation LSD (haoheliu/ssr_eval's
+definition, `sr_metrics.lsd`). TensorBoard logs in `<run-dir>/tb`. tf.distribute:
+MirroredStrategy when several GPUs are visible. `--init-from` starts a new run from a shipped
+checkpoint, conditioned or not (`start_from`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+# (n_fft, hop) of the multi-resolution STFT loss (Yamamoto et al. 2020's sizes, at 48 kHz)
+STFT_RESOLUTIONS = ((512, 128), (1024, 256), (2048, 512))
+LOG_POWER_FLOOR = 1e-5  # of rms-normalised audio: ≈ 110 dB under a bin's mean power
+VAL_LEVEL_RMS = 0.05  # validation crops are scored as 16-bit PCM at a speech level (−26 dBFS)
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -27,22 +33,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=20000, help="total steps (not additional)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--crop-length", type=int, default=12288, help="samples at 48 kHz")
-    parser.add_argument("--learning-rate", type=float, default=5e-4)
-    parser.add_argument("--spectral-weight", type=float, default=0.002)
+    parser.add_argument("--learning-rate", type=float, default=3e-4)
     parser.add_argument(
-        "--waveform-band",
-        choices=("low", "full"),
-        default="low",
-        help="band of the waveform L2 term: 'low' (0–8 kHz, the band above judged by its log "
-        "spectrum only) or 'full' (the recipe of the step-2450 checkpoint)",
+        "--stft-weight",
+        type=float,
+        default=0.02,
+        help="weight of the multi-resolution STFT log-magnitude L1 beside the waveform term",
     )
     parser.add_argument(
         "--transition-weight",
         type=float,
         default=1.0,
-        help="weight of the 6–8 kHz bins in the low-band waveform term (see per_example_loss)",
+        help="weight of the top quarter of the input's band (0.75–1 × cutoff) in the waveform "
+        "term: the roll-off the network may restore in phase",
     )
-    parser.add_argument("--variants-per-type", type=int, default=3)
+    parser.add_argument("--data-workers", type=int, default=2, help="parallel example makers")
+    parser.add_argument("--val-examples", type=int, default=64)
     parser.add_argument("--checkpoint-every-s", type=float, default=240.0)
     parser.add_argument("--log-every", type=int, default=25)
     parser.add_argument("--threads", type=int, default=1, help="TF intra-op threads (0: all)")
@@ -51,24 +57,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--init-from",
         default=None,
         help="a shipped unet.keras to start from when the run dir has no latest.keras: its "
-        "weights and (from the card.json beside it) its step count, a fresh optimizer",
+        "weights (by layer name: an unconditioned one fills all but the new FiLM layers) and, "
+        "from the card.json beside it, its step count; a fresh optimizer",
     )
     parser.add_argument(
         "--export-dir", default=None, help="calibrate + export a checkpoint there, then exit"
     )
     parser.add_argument("--checkpoint", default=None, help="for --export-dir (default best.keras)")
     parser.add_argument(
-        "--max-filter-loss-db",
-        type=float,
-        default=0.0,
-        help="export: SNR loss allowed on any one filter type (the mean over types may not fall)",
-    )
-    parser.add_argument(
-        "--min-mean-gain-db",
-        type=float,
-        default=0.0,
-        help="export: SNR gain over resample, averaged over filter types, the gains must keep "
-        "on the validation files (a margin for the step to unseen speakers)",
+        "--calibration-files", type=int, default=40, help="export: validation files used"
     )
     return parser.parse_args(argv)
 
@@ -78,86 +75,99 @@ def is_validation_file(path: Path) -> bool:
     return hashlib.sha1(path.name.encode()).digest()[0] % 10 == 0
 
 
-def log_spectrum(audio, tf):
-    """[B, T] → log10 power spectrogram [B, frames, 1025] of rms-normalised audio (48 kHz)."""
-    stft = tf.signal.stft(audio, frame_length=2048, frame_step=512, pad_end=True)
-    return tf.math.log(tf.abs(stft) ** 2 + 1e-5) / np.log(10.0)
+def log_power(audio, n_fft: int, hop: int, tf):
+    """[B, T] → log10 power spectrogram [B, frames, n_fft / 2 + 1]."""
+    stft = tf.signal.stft(audio, frame_length=n_fft, frame_step=hop, pad_end=True)
+    return tf.math.log(tf.abs(stft) ** 2 + LOG_POWER_FLOOR) / np.log(10.0)
+
+
+def stft_loss(target, estimate, tf):
+    """Multi-resolution STFT log-magnitude L1 [B] (in log10 units, as LSD): the invented band's
+    level and shape at several time-frequency trade-offs, phase-blind."""
+    per_resolution = [
+        tf.reduce_mean(
+            tf.abs(log_power(target, n_fft, hop, tf) - log_power(estimate, n_fft, hop, tf)),
+            axis=[1, 2],
+        )
+        for n_fft, hop in STFT_RESOLUTIONS
+    ]
+    return tf.add_n(per_resolution) / len(STFT_RESOLUTIONS)
 
 
 def per_example_loss(
-    target,
-    estimate,
-    spectral_weight: float,
-    tf,
-    waveform_band: str = "low",
-    transition_weight: float = 1.0,
+    target, estimate, cutoff_hz, stft_weight: float, tf, transition_weight: float = 1.0
 ):
-    """Normalised waveform L2 (≈ 1/SNR, gain-invariant) + L1 of log spectra above 8 kHz.
+    """target, estimate [B, T, 1], cutoff_hz [B] → loss [B].
 
-    `waveform_band="full"`: the L2 term covers the whole band. It keeps SNR honest but drives the
-    invented band towards silence, as its phase is mostly unpredictable, so LSD barely moves.
-    `"low"`: the L2 term covers only 0–8 kHz (Parseval over the rfft bins there), where the
-    input's own content can be restored in phase (filter roll-off, aliasing); the band above is
-    judged by its log spectrum alone, and its level in the shipped engine is set afterwards by
-    `calibrate_band_gains` so that SNR does not fall. `transition_weight` multiplies the 6–8 kHz
-    bins of the low-band term: the roll-off the network must first recognise (which filter made
-    the input) before it may restore it, a small share of the error energy otherwise.
+    Waveform term: the error's energy in the bins below each example's cutoff (Parseval over
+    its rfft), over the target's energy — ≈ 1/SNR of the band the input had, where the
+    network can restore filter roll-off and aliasing *in phase*; `transition_weight` multiplies
+    its top quarter (0.75–1 × cutoff), the roll-off. Above the cutoff the phase cannot be
+    predicted, and waveform L2 there drives the invented band towards silence (the step-59247
+    checkpoint's lesson), so that band is judged by `stft_loss` alone. Audio is normalised to
+    the target's RMS first: the loss does not depend on the crop's gain.
     """
     target, estimate = target[..., 0], estimate[..., 0]
+    length = tf.shape(target)[-1]
     energy = tf.reduce_sum(target**2, axis=-1) + 1e-8
-    if waveform_band == "full":
-        nmse = tf.reduce_sum((target - estimate) ** 2, axis=-1) / energy
-    elif waveform_band == "low":
-        length = tf.shape(target)[-1]
-        error = tf.signal.rfft(target - estimate)[:, : length // 6]  # bins below 8 kHz
-        power = tf.abs(error) ** 2
-        if transition_weight != 1.0:
-            weights = tf.where(tf.range(length // 6) >= length // 8, transition_weight, 1.0)
-            power = power * weights[None, :]
-        error_energy = 2.0 * tf.reduce_sum(power, axis=-1)
-        nmse = error_energy / tf.cast(length, tf.float32) / energy
-    else:
-        raise ValueError(f"waveform_band must be 'full' or 'low', not {waveform_band!r}")
-    if spectral_weight <= 0:
-        return nmse
-    scale = tf.sqrt(energy / tf.cast(tf.shape(target)[-1], tf.float32))[:, None]
-    high_bin = 2048 * 8000 // 48000 + 1
-    spectral = tf.abs(log_spectrum(target / scale, tf) - log_spectrum(estimate / scale, tf))
-    return nmse + spectral_weight * tf.reduce_mean(spectral[..., high_bin:], axis=[1, 2])
+    error = tf.signal.rfft(target - estimate)
+    bins = tf.cast(tf.range(length // 2 + 1), tf.float32)
+    freqs_hz = bins * 48000.0 / tf.cast(length, tf.float32)
+    cutoff = tf.reshape(tf.cast(cutoff_hz, tf.float32), (-1, 1))
+    weights = tf.where(freqs_hz[None, :] < cutoff, 1.0, 0.0)
+    if transition_weight != 1.0:
+        weights *= tf.where(freqs_hz[None, :] >= 0.75 * cutoff, transition_weight, 1.0)
+    error_energy = 2.0 * tf.reduce_sum(tf.abs(error) ** 2 * weights, axis=-1)
+    loss = error_energy / tf.cast(length, tf.float32) / energy
+    if stft_weight <= 0:
+        return loss
+    scale = tf.sqrt(energy / tf.cast(length, tf.float32))[:, None]
+    return loss + stft_weight * stft_loss(target / scale, estimate / scale, tf)
 
 
-def validation_metrics(model, val_x: np.ndarray, val_y: np.ndarray) -> dict[str, float]:
-    """Mean SNR (dB) and 8–24 kHz LSD of model and of its input (the resample baseline)."""
-    scale = np.sqrt(np.mean(val_y**2, axis=(1, 2), keepdims=True)) + 1e-8
-    val_x, val_y = val_x / scale, val_y / scale  # LSD's floor then sits at a fixed level
-    estimate = np.asarray(model(val_x, training=False))
-    result = {}
+def run_model(model, x: np.ndarray, cutoff_hz: np.ndarray, training: bool = False):
+    """A conditioned network gets [audio, cutoff]; an unconditioned one, audio."""
+    from services.upsampler.inference import is_conditioned
+
+    return model([x, cutoff_hz] if is_conditioned(model) else x, training=training)
+
+
+def validation_metrics(model, val) -> dict[str, float]:
+    """Mean LSD (full band, and above each example's cutoff) and SNR of the model and of its
+    input (the resample baseline), on crops at −26 dBFS scored as 16-bit PCM."""
+    from services.upsampler.sr_metrics import lsd, snr_db, to_pcm16
+
+    val_x, val_c, val_y, measured = val
+    scale = VAL_LEVEL_RMS / (np.sqrt(np.mean(val_y**2, axis=(1, 2), keepdims=True)) + 1e-8)
+    val_x, val_y = val_x * scale, val_y * scale
+    estimate = np.asarray(run_model(model, val_x.astype(np.float32), val_c))
+    result: dict[str, float] = {}
     for name, audio in (("model", estimate), ("resample", val_x)):
-        err = np.sum((val_y - audio) ** 2, axis=(1, 2)) + 1e-12
-        result[f"snr_db/{name}"] = float(
-            np.mean(10 * np.log10(np.sum(val_y**2, axis=(1, 2)) / err))
-        )
-        result[f"lsd_high/{name}"] = float(
-            np.mean([high_band_lsd(y, a) for y, a in zip(val_y, audio, strict=True)])
-        )
+        rows = [
+            (lsd(y, a, 48000), lsd(y, a, 48000, low_hz=float(c)), snr_db(y, a))
+            for y, a, c in zip(
+                to_pcm16(val_y[..., 0]), to_pcm16(audio[..., 0]), measured, strict=True
+            )
+        ]
+        for key, values in zip(("lsd", "lsd_above_cutoff", "snr_db"), zip(*rows, strict=True),
+                               strict=True):
+            result[f"{key}/{name}"] = float(np.mean(values))
     return result
 
 
-def high_band_lsd(reference: np.ndarray, estimate: np.ndarray) -> float:
-    import scipy.signal as sps
-
-    _, _, ref = sps.stft(reference[:, 0], nperseg=2048, noverlap=1536)
-    _, _, est = sps.stft(estimate[:, 0], nperseg=2048, noverlap=1536)
-    high = slice(2048 * 8000 // 48000 + 1, None)
-    diff = np.log10(np.abs(ref[high]) ** 2 + 1e-10) - np.log10(np.abs(est[high]) ** 2 + 1e-10)
-    return float(np.mean(np.sqrt(np.mean(diff**2, axis=0))))
-
-
 def start_from(model, path: Path) -> None:
-    """Weights of a shipped checkpoint, and its step count so `--steps` stays the total."""
+    """Weights of a shipped checkpoint by layer name — an unconditioned one fills every layer
+    but the cutoff embedding and the FiLM layers, which start as the identity — and its step
+    count, so `--steps` stays the total."""
     from services.upsampler.unet_engine import load_model
 
-    model.set_weights(load_model(path).get_weights())
+    shipped = load_model(path)
+    names = {layer.name for layer in model.layers}
+    for layer in shipped.layers:
+        if layer.get_weights():
+            if layer.name not in names:
+                raise ValueError(f"{path}: layer {layer.name!r} is not in the {model.name} built")
+            model.get_layer(layer.name).set_weights(layer.get_weights())
     card = path.with_name("card.json")
     steps = json.loads(card.read_text()).get("steps_trained", 0) if card.is_file() else 0
     model.optimizer.iterations.assign(int(steps))
@@ -198,14 +208,13 @@ def main(argv: list[str] | None = None) -> None:
     files = data.full_band_files(args.data_dir, eval_speakers=False)
     train_files = [f for f in files if not is_validation_file(f)]
     val_files = [f for f in files if is_validation_file(f)]
-    train_bank = data.build_bank(
-        [data.read_full_band(f) for f in train_files], args.variants_per_type, args.seed
-    )
-    val_bank = data.build_bank([data.read_full_band(f) for f in val_files], 1, args.seed + 1)
-    # Tiny data sets may hold no validation file: then validate on training crops.
-    val_pairs = data.random_crops(val_bank or train_bank, args.crop_length, seed=12345)
-    val_x, val_y = (np.stack(a) for a in zip(*[next(val_pairs) for _ in range(32)], strict=True))
-    print(f"train files {len(train_files)}, val files {len(val_files)}, bank {len(train_bank)}")
+    train_targets = [data.read_full_band(f) for f in train_files]
+    val_targets = [data.read_full_band(f) for f in val_files]
+    # Tiny data sets may hold no validation file: then validate on training files.
+    val = data.fixed_examples(val_targets or train_targets, args.crop_length, args.val_examples,
+                              seed=12345)
+    audio_min = sum(len(t) for t in train_targets) / 48000 / 60
+    print(f"train files {len(train_files)} ({audio_min:.1f} min), val files {len(val_files)}")
 
     strategy = (
         tf.distribute.MirroredStrategy()
@@ -220,27 +229,24 @@ def main(argv: list[str] | None = None) -> None:
         else:
             model = build_unet(config)
             model.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
+            # built now, so a checkpoint saved before the first step resumes with its state
+            model.optimizer.build(model.trainable_variables)
             if args.init_from:
                 start_from(model, Path(args.init_from))
         optimizer = model.optimizer
         optimizer.learning_rate.assign(args.learning_rate)  # a resumed run may change it
 
     step = int(optimizer.iterations.numpy())
-    dataset = data.crop_dataset(train_bank, args.crop_length, args.batch_size, args.seed + step)
+    dataset = data.crop_dataset(train_targets, args.crop_length, args.batch_size,
+                                args.seed + step, workers=args.data_workers)
     iterator = iter(strategy.experimental_distribute_dataset(dataset))
     global_batch = args.batch_size
 
-    def replica_step(inputs, target):
+    def replica_step(inputs, target, measured_cutoff_hz):
         with tf.GradientTape() as tape:
-            estimate = model(inputs, training=True)
-            losses = per_example_loss(
-                target,
-                estimate,
-                args.spectral_weight,
-                tf,
-                args.waveform_band,
-                args.transition_weight,
-            )
+            estimate = run_model(model, inputs[0], inputs[1], training=True)
+            losses = per_example_loss(target, estimate, measured_cutoff_hz, args.stft_weight,
+                                      tf, args.transition_weight)
             loss = tf.nn.compute_average_loss(losses, global_batch_size=global_batch)
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
@@ -252,7 +258,7 @@ def main(argv: list[str] | None = None) -> None:
         return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
 
     writer = tf.summary.create_file_writer(str(run_dir / "tb"))
-    best_lsd = state.get("best_lsd_high", float("inf"))
+    best_lsd = state.get("best_lsd", float("inf"))
     wall_s = state.get("wall_s", 0.0)
     started, last_save, losses = time.monotonic(), time.monotonic(), []
     cost = cost_per_audio_second(config)
@@ -260,24 +266,22 @@ def main(argv: list[str] | None = None) -> None:
     def checkpoint() -> None:
         nonlocal best_lsd
         save_atomic(model, run_dir / "latest.keras")
-        metrics = validation_metrics(model, val_x, val_y)
-        ok_snr = metrics["snr_db/model"] >= metrics["snr_db/resample"]
-        if ok_snr and metrics["lsd_high/model"] < best_lsd:
-            best_lsd = metrics["lsd_high/model"]
+        metrics = validation_metrics(model, val)
+        if metrics["lsd/model"] < best_lsd:
+            best_lsd = metrics["lsd/model"]
             save_atomic(model, run_dir / "best.keras")
             state["best_step"] = step
-        total_wall_s = wall_s + time.monotonic() - started
         state.update(
             step=step,
-            wall_s=total_wall_s,
-            best_lsd_high=best_lsd,
+            wall_s=wall_s + time.monotonic() - started,
+            best_lsd=best_lsd,
             config=args.config,
             unet_config=config.to_dict(),
             args=vars(args),
             cost=cost,
             last_val=metrics,
-            train_files=[f.name for f in train_files],
-            val_files=[f.name for f in val_files],
+            train_files=[data.relative_name(f, args.data_dir) for f in train_files],
+            val_files=[data.relative_name(f, args.data_dir) for f in val_files],
         )
         state_path.write_text(json.dumps(state, indent=1))
         with writer.as_default(step=step):

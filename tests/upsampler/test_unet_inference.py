@@ -1,4 +1,5 @@
-"""Chunked U-Net inference and the engines: exact lengths, chunked == whole, band limits."""
+"""Chunked U-Net inference and the engines: exact lengths, chunked == whole, band limits, the
+cutoff reaching a conditioned network, and the shipped unconditioned checkpoint still serving."""
 
 from __future__ import annotations
 
@@ -12,13 +13,19 @@ from services.upsampler import engines, unet_engine  # noqa: E402
 from services.upsampler.inference import upsample, upsample_48k  # noqa: E402
 from services.upsampler.model import CONFIGS, build_unet  # noqa: E402
 
+SHIPPED = unet_engine.DEFAULT_CHECKPOINT
+
 
 @pytest.fixture(scope="module")
 def model():
+    """Tiny, cutoff-conditioned, with a random output layer and FiLM layers."""
     net = build_unet(CONFIGS["tiny"])
-    layer = net.get_layer("output_conv")
     rng = np.random.default_rng(0)
-    layer.set_weights([rng.normal(0, 0.1, w.shape).astype(np.float32) for w in layer.get_weights()])
+    for layer in net.layers:
+        if layer.name == "output_conv" or layer.name.endswith("_film"):
+            scale = 0.1 if layer.name == "output_conv" else 0.3
+            layer.set_weights([rng.normal(0, scale, w.shape).astype(np.float32)
+                               for w in layer.get_weights()])
     return net
 
 
@@ -70,6 +77,53 @@ def test_unet_engine_from_env_checkpoint(model, tmp_path, monkeypatch):
     assert not unet_engine.is_available()
 
 
+def test_the_cutoff_reaches_a_conditioned_network(model, tmp_path, monkeypatch):
+    path = tmp_path / "unet.keras"
+    model.save(path)
+    engine = unet_engine.UNetEngine(path)
+    audio = np.random.default_rng(8).normal(0, 0.1, 8000).astype(np.float32)
+    default = engine.upsample(audio, 16000, 48000)
+    np.testing.assert_allclose(engine.upsample(audio, 16000, 48000, cutoff_hz=8000), default)
+    assert np.abs(engine.upsample(audio, 16000, 48000, cutoff_hz=4000) - default).max() > 1e-4
+    # never beyond the input's Nyquist
+    np.testing.assert_allclose(engine.upsample(audio, 16000, 48000, cutoff_hz=11000), default)
+    # told nothing, it measures the cutoff as the chain does (shared.audio.bandwidth)
+    import soxr
+
+    from shared.audio.bandwidth import bandwidth_hz
+
+    phone = soxr.resample(soxr.resample(audio, 16000, 8000), 8000, 16000).astype(np.float32)
+    measured = bandwidth_hz([phone], 16000)
+    assert 3800 < measured < 4400
+    np.testing.assert_allclose(engine.upsample(phone, 16000, 48000),
+                               engine.upsample(phone, 16000, 48000, cutoff_hz=measured))
+    # a conditioned network takes wider inputs too (24 kHz, 11 kHz band), not just resampling
+    wide = engine.upsample(audio, 24000, 48000, cutoff_hz=11000)
+    plain = engines.get("resample").upsample(audio, 24000, 48000)
+    assert wide.shape == plain.shape == (16000,)
+    assert np.abs(wide - plain).max() > 1e-4
+    assert np.array_equal(engine.upsample(audio, 48000, 48000), audio)
+
+
+@pytest.mark.skipif(not SHIPPED.is_file(), reason="no shipped models/unet/unet.keras")
+def test_the_shipped_unconditioned_checkpoint_still_serves():
+    engine = unet_engine.UNetEngine(SHIPPED)
+    from services.upsampler.inference import is_conditioned
+
+    assert not is_conditioned(engine.model)
+    assert engine.band_gains == (0.0, 1.0, 2.0, 0.15)  # its card's calibrated gains
+    audio = np.random.default_rng(9).normal(0, 0.05, 16000).astype(np.float32)
+    out = engine.upsample(audio, 16000, 48000)
+    assert out.shape == (48000,)
+    assert band_energy_db(out, 48000, 9000) > -60  # its invented band, at −16.5 dB
+    # it cannot use a cutoff: told one, it answers as before (bands fixed at 6/7.4/8 kHz)
+    np.testing.assert_array_equal(engine.upsample(audio, 16000, 48000, cutoff_hz=4000), out)
+    # wider inputs than it was trained on are plainly resampled, narrower go via 16 kHz
+    plain = engines.get("resample").upsample(audio, 24000, 48000)
+    np.testing.assert_array_equal(engine.upsample(audio, 24000, 48000), plain)
+    assert engine.upsample(audio[:8000], 8000, 48000).shape == (48000,)
+
+
 def test_high_band_gain_scales_only_the_band_above_8khz(model):
     audio = np.random.default_rng(6).normal(0, 0.1, 16000).astype(np.float32)
     raw = upsample(model, audio, 48000)
@@ -108,6 +162,10 @@ def test_residual_bands_sum_to_the_residual_and_sit_in_their_bands():
     np.testing.assert_allclose(kept - interpolated, 2 * bands[2], atol=1e-6)
     with pytest.raises(ValueError, match="4 band gains"):
         apply_band_gains(interpolated, output, (1.0, 1.0))
+    # the bands follow the cutoff: at 4 kHz they end at 3, 3.7 and 4 kHz
+    above = split_residual(interpolated, output, cutoff_hz=4000)[3]
+    power = np.abs(np.fft.rfft(above)) ** 2
+    assert power[freqs < 3950].sum() < 1e-6 * power[freqs > 4050].sum()
 
 
 def test_band_gains_from_cards_old_and_new():

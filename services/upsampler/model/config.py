@@ -13,6 +13,10 @@ class UNetConfig:
     The network runs at the output rate (48 kHz) on the soxr-interpolated input and predicts a
     residual. `filters[i]` / `kernel_sizes[i]` belong to down block i (stride 2 each); the up
     blocks mirror them. Input length must be a multiple of `length_multiple`.
+
+    `cutoff_conditioning`: a second input, the input's measured cutoff in Hz, reaches every
+    block through FiLM (an embedding of `condition_units`); False is the unconditioned network
+    of the checkpoints before it (their cards lack the field, `from_dict` reads them so).
     """
 
     filters: tuple[int, ...] = (128, 384, 512, 512)
@@ -24,6 +28,8 @@ class UNetConfig:
     leaky_slope: float = 0.2
     sample_rate_hz: int = 48000
     input_rate_hz: int = 16000
+    cutoff_conditioning: bool = True
+    condition_units: int = 32
 
     def __post_init__(self) -> None:
         if len(self.filters) != len(self.kernel_sizes) or not self.filters:
@@ -42,6 +48,7 @@ class UNetConfig:
         values = dict(values)
         for key in ("filters", "kernel_sizes"):
             values[key] = tuple(values[key])
+        values.setdefault("cutoff_conditioning", False)  # cards written before it existed
         return cls(**values)
 
 
