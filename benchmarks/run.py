@@ -5,8 +5,9 @@ burst of jobs through the real stack. Results (JSON + markdown) in benchmarks/re
                              [--only stages,load,jobs] [--threads 2]
 
 Each stage runs in its own process (benchmarks/stage.py) on a generated phone-like input (AAC in
-m4a, 48 kHz): decode, enhance with every installed engine (RNNoise among them), upsample with
-every installed engine, master, and the whole chain. Peak memory is the process's VmHWM. On the
+m4a, 48 kHz): decode, the bandwidth-aware chain's band split and seam (benchmarks/stage.py
+`bandsplit`), enhance with every installed engine (RNNoise among them), upsample with every
+installed engine, master, and the whole chain. Peak memory is the process's VmHWM. On the
 long input, a stage whose 1-minute real-time factor predicts more than --max-stage-s is run for
 --max-stage-s only and reported as partial: the real-time factor and peak memory over the part
 it processed (read from the growing output file), which is what flat memory is about.
@@ -90,7 +91,8 @@ def engine_names() -> tuple[list[str], list[str]]:
 
 def plan(enhancers: list[str], upsamplers: list[str]) -> list[tuple[str, list[str], str]]:
     """(row name, stage args with {in}/{out} placeholders, output file name)."""
-    rows = [("decode", ["decode", "{m4a}", "{w}/decoded.wav"], "decoded.wav")]
+    rows = [("decode", ["decode", "{m4a}", "{w}/decoded.wav"], "decoded.wav"),
+            ("bandsplit", ["bandsplit", "{m4a}", "{w}/bandsplit.wav"], "bandsplit.wav")]
     for name in enhancers:
         rows.append((f"enhance/{name}", ["enhance", "{w}/decoded.wav", f"{{w}}/enh_{name}.wav",
                                           "--engine", name], f"enh_{name}.wav"))

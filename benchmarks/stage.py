@@ -5,6 +5,11 @@
     python -m benchmarks.stage upsample IN.wav  OUT.wav --engine resample
     python -m benchmarks.stage master   IN.wav  OUT.wav
     python -m benchmarks.stage chain    IN.m4a  OUT.wav --engine auto --upsampler auto
+    python -m benchmarks.stage bandsplit IN.m4a OUT.wav
+
+`bandsplit` is the bandwidth-aware chain's own numerics without the engines: decode at 16 kHz and
+at the input's own rate, the input's band above 7.4 kHz kept with the gains of an enhancer that
+changed nothing (the 16 kHz decode itself), `resample` above the measured cutoff, joined.
 
 Runs exactly what the workers run (the same functions, block sizes and engines) and prints one
 JSON line: seconds, audio seconds, real-time factor, RSS after imports and peak RSS (MiB) — the
@@ -120,6 +125,9 @@ def run_stage(stage: str, src: Path, dst: Path, engine: str, upsampler: str,
         def fn() -> None:
             enhance_file(src, dst, ChainOptions(engine=engine, upsampler=upsampler,
                                                 block_s=BLOCK_S))
+    elif stage == "bandsplit":
+        def fn() -> None:
+            bandsplit(src, dst)
     if fn is None:
         raise SystemExit(f"unknown stage {stage}")
     if "torch" in sys.modules:  # only where an engine brought it in
@@ -134,10 +142,31 @@ def run_stage(stage: str, src: Path, dst: Path, engine: str, upsampler: str,
             "rss_after_imports_mb": round(import_rss), "peak_rss_mb": round(peak_rss_mb())}
 
 
+def bandsplit(src: Path, dst: Path) -> None:
+    import tempfile
+
+    import soundfile as sf
+
+    from services.upsampler.widen import widen
+    from shared.audio.bandsplit import fullband_file, plan
+    from shared.audio.decode import DecodeLimits, probe_and_decode_to_wav
+
+    with tempfile.TemporaryDirectory(prefix="speakup-bench-bandsplit-") as tmp:
+        narrow, wide, full = Path(tmp, "in16k.wav"), Path(tmp, "wide.wav"), Path(tmp, "full.wav")
+        info = probe_and_decode_to_wav(src, narrow, target_rate_hz=ENHANCE_RATE_HZ,
+                                       limits=DecodeLimits(), wide_wav_path=wide)
+        if not plan(sf.info(str(wide)).samplerate, info.bandwidth_hz).keep_input_band:
+            raise SystemExit(f"the input holds no band to keep ({info.bandwidth_hz} Hz)")
+        fullband_file(wide, narrow, narrow, full, block_s=BLOCK_S)
+        wide.unlink()
+        result = widen(narrow, full, info.bandwidth_hz, "resample", Path(tmp), block_s=BLOCK_S)
+        result.path.replace(dst)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("stage", choices=["decode", "enhance", "upsample", "master", "chain",
-                                          "generate"])
+                                          "bandsplit", "generate"])
     parser.add_argument("src", type=Path)
     parser.add_argument("dst", type=Path, nargs="?")
     parser.add_argument("--engine", default="auto")
