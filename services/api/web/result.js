@@ -75,10 +75,26 @@ function fillFacts(job) {
     .filter(Boolean).join(" · ") || "–");
   fact("Delivered as", deliveredAs(job));
   fact("Enhancer", `${e.enhancer || "–"}${e.enhancer_version ? " · version " + e.enhancer_version : ""}`);
-  fact("Bandwidth", `${e.upsampler || "–"}${e.upsampler_version && e.upsampler_version !== "-"
-    ? " · version " + e.upsampler_version : ""}`);
+  fact("Bandwidth", bandwidthFact(job));
   const seconds = (m.enhance_s || 0) + (m.upsample_s || 0);
   if (seconds) fact("Processing time", `${num(seconds)} s`);
+}
+
+// Which engine restored the band, and where: above the recording's own cutoff where it had sound
+// above 8 kHz (kept, denoised), everything above 8 kHz otherwise; nothing where it needed none.
+function bandwidthFact(job) {
+  const e = job.engine || {};
+  const cutoff = (job.metrics || {}).bandwidth_in_hz;
+  if (!e.upsampler) return "–";
+  if (e.upsampler === "none") {
+    return job.options.sample_rate_hz === 16000 ? "none (16 kHz asked for)"
+      : "the recording's own, kept — nothing to restore";
+  }
+  const version = e.upsampler_version && e.upsampler_version !== "-"
+    ? " · version " + e.upsampler_version : "";
+  const where = typeof cutoff === "number" && cutoff > 8000
+    ? ` · above ${num(cutoff / 1000, 1)} kHz, the recording's own below` : "";
+  return `${e.upsampler}${version}${where}`;
 }
 
 const VIDEO_AUDIO = { mp4: "AAC", mov: "AAC", mkv: "Opus", webm: "Opus" };
