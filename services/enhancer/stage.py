@@ -103,8 +103,10 @@ def run_enhance(ctx: WorkerContext, job_id: str, enqueue_upsample: Enqueue,
             fail(store, job_id, exc.code, exc.message)
             return "failed"
         storage.put_file(enhanced_key(job_id), enhanced, "audio/wav")
+        store.touch_running(job_id)  # a slow store is work, not a stall: keep the sweeper off
         if keep_band:
             storage.put_file(fullband_key(job_id), fullband, "audio/wav")
+            store.touch_running(job_id)
     if discard_if_abandoned(store, storage, job_id):
         return "discarded"
     compute_s = time.monotonic() - started

@@ -166,7 +166,10 @@ def stack(tmp_path_factory, s3_server):
     fs = start_fault_stack(tmp_path_factory.mktemp("broker"), s3_server,
                            workers={"enhancer-b": "enhancer", "upsampler-b": "upsampler"},
                            proxy_delay_s=0.3,
-                           extra_env={"SPEAKUP_STUCK_JOB_TIMEOUT_S": "6",
+                           # the sweeper re-enqueues a job untouched this long: above the
+                           # slowest gap between a stage's heartbeats on a loaded 2-core machine
+                           # (6 s requeued healthy jobs 12 times in a loaded full run)
+                           extra_env={"SPEAKUP_STUCK_JOB_TIMEOUT_S": "10",
                                       "SPEAKUP_CLEANUP_INTERVAL_S": "1"})
     yield fs
     fs.stop()
