@@ -71,6 +71,11 @@ def test_api_answers_conform_to_the_openapi_document(live_app: Any, mode: Genera
             max_examples=EXAMPLES_PER_OPERATION,
             deadline=None,
             database=None,
+            # The same examples every run: schemathesis' negative mode can "violate" one branch
+            # of a nullable field's anyOf with null, which the other branch allows (seen with
+            # options.artist: null, accepted as it should be), so random runs failed now and then
+            # on valid data. The long stateful run (tests/security) is derandomized the same way.
+            derandomize=True,
             suppress_health_check=list(HealthCheck),
         )
         def check(case: Any) -> None:
