@@ -16,39 +16,64 @@ STEP_S = 0.1
 STEPS_PER_BLOCK = 4
 
 
-class StreamingLoudness:
+def step_samples(sample_rate_hz: int) -> int:
+    return int(round(STEP_S * sample_rate_hz))
+
+
+class KWeighting:
+    """pyloudnorm's two K-weighting stages (shelf, high-pass) as one second-order-sections
+    cascade with state kept between blocks: one `sosfilt` call costs what one of the two
+    `lfilter` calls did."""
+
     def __init__(self, sample_rate_hz: int) -> None:
         meter = pyloudnorm.Meter(sample_rate_hz)
-        self._stages = [(f.b, f.a, f.passband_gain) for f in meter._filters.values()]
-        self._zi = [scipy.signal.lfilter_zi(b, a) * 0.0 for b, a, _ in self._stages]
-        self._step = int(round(STEP_S * sample_rate_hz))
+        sections, gain = [], 1.0
+        for f in meter._filters.values():
+            b, a = np.asarray(f.b, np.float64), np.asarray(f.a, np.float64)
+            sections.append(np.concatenate([b / a[0], a / a[0]]))
+            gain *= f.passband_gain
+        self._sos = np.array(sections)
+        self._sos[0, :3] *= gain
+        self._zi = np.zeros((len(sections), 2))
+
+    def __call__(self, block: np.ndarray) -> np.ndarray:
+        """block: [T] → its K-weighted samples [T], float64."""
+        y, self._zi = scipy.signal.sosfilt(self._sos, np.asarray(block, np.float64), zi=self._zi)
+        return y
+
+
+def gated_lufs(step_mean_squares: np.ndarray) -> float:
+    """Integrated loudness from K-weighted mean squares per 100 ms step (BS.1770-4 gating)."""
+    steps = np.asarray(step_mean_squares, np.float64)
+    if len(steps) < STEPS_PER_BLOCK:
+        return float("-inf")
+    windows = np.lib.stride_tricks.sliding_window_view(steps, STEPS_PER_BLOCK).mean(axis=1)
+    with np.errstate(divide="ignore"):
+        block_lufs = -0.691 + 10 * np.log10(windows)
+    gated = windows[block_lufs >= -70.0]
+    if not len(gated):
+        return float("-inf")
+    relative = -0.691 + 10 * np.log10(gated.mean()) - 10.0
+    gated = windows[(block_lufs >= -70.0) & (block_lufs >= relative)]
+    if not len(gated):
+        return float("-inf")
+    return float(-0.691 + 10 * np.log10(gated.mean()))
+
+
+class StreamingLoudness:
+    def __init__(self, sample_rate_hz: int) -> None:
+        self._weighting = KWeighting(sample_rate_hz)
+        self._step = step_samples(sample_rate_hz)
         self._carry = np.zeros(0, dtype=np.float64)
-        self._steps: list[float] = []
+        self._steps: list[np.ndarray] = []
 
     def feed(self, block: np.ndarray) -> None:
-        x = np.asarray(block, dtype=np.float64)
-        for i, (b, a, gain) in enumerate(self._stages):
-            x, self._zi[i] = scipy.signal.lfilter(b, a, x, zi=self._zi[i])
-            x = x * gain
-        x = np.concatenate([self._carry, x])
+        x = np.concatenate([self._carry, self._weighting(block)])
         n_steps = len(x) // self._step
         if n_steps:
-            squares = (x[: n_steps * self._step] ** 2).reshape(n_steps, self._step).mean(axis=1)
-            self._steps.extend(squares.tolist())
+            squares = x[: n_steps * self._step] ** 2
+            self._steps.append(squares.reshape(n_steps, self._step).mean(axis=1))
         self._carry = x[n_steps * self._step :]
 
     def integrated_lufs(self) -> float:
-        steps = np.asarray(self._steps)
-        if len(steps) < STEPS_PER_BLOCK:
-            return float("-inf")
-        windows = np.lib.stride_tricks.sliding_window_view(steps, STEPS_PER_BLOCK).mean(axis=1)
-        with np.errstate(divide="ignore"):
-            block_lufs = -0.691 + 10 * np.log10(windows)
-        gated = windows[block_lufs >= -70.0]
-        if not len(gated):
-            return float("-inf")
-        relative = -0.691 + 10 * np.log10(gated.mean()) - 10.0
-        gated = windows[(block_lufs >= -70.0) & (block_lufs >= relative)]
-        if not len(gated):
-            return float("-inf")
-        return float(-0.691 + 10 * np.log10(gated.mean()))
+        return gated_lufs(np.concatenate(self._steps) if self._steps else np.zeros(0))

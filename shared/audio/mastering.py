@@ -2,8 +2,10 @@
 true-peak limiter — so every output lands within ±0.5 LU of its target at ≤ −1 dBTP.
 
 Presets: podcast −16 LUFS, broadcast −23 (EBU R128), video −14, none (measure only).
-`master()` works on whole signals; `master_file()` streams files of any length in constant
-memory (two passes: measure, then gain + limit block by block).
+`master()` works on whole signals (with the leveler); `master_file()` streams files of any length
+in constant memory: one reading pass that measures (skipped when the stage that wrote the file
+fed a `ProgrammeAnalysis` as it wrote), the gain search on the measurements
+(`shared.audio.limiter`), one writing pass.
 """
 
 from __future__ import annotations
@@ -14,11 +16,16 @@ from pathlib import Path
 
 import numpy as np
 import scipy.ndimage
-import scipy.signal
 import soundfile as sf
 
-from shared.audio.loudness import db_to_gain, integrated_lufs, oversample, true_peak_dbtp
-from shared.audio.loudness_stream import StreamingLoudness
+from shared.audio.limiter import (
+    ProgrammeAnalysis,
+    TruePeaks,
+    apply_gains,
+    limiter_gains,
+    output_peak_bounds,
+)
+from shared.audio.loudness import db_to_gain
 
 PRESET_LUFS: dict[str, float | None] = {
     "podcast": -16.0,
@@ -28,9 +35,11 @@ PRESET_LUFS: dict[str, float | None] = {
 }
 CEILING_DBTP = -1.0
 LIMIT_MARGIN_DB = 0.3  # the limiter aims a little below the ceiling: the meter's 4× is not ∞×
-LOOKAHEAD_S = 0.005
-RELEASE_S = 0.08
 MAX_GAIN_DB = 30.0  # never lift near-silence (noise) by more than this
+FETCH_MARGIN_DB = 1.0  # measure the true peaks a gain search may still need, in one go
+BLOCK_S = 30.0
+
+Fetch = Callable[[int, int], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -46,34 +55,144 @@ class MasteringReport:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Plan:
+    gain_db: float
+    gains: np.ndarray  # [segments] the limiter's gain at each segment's start (≤ 1)
+    segment: int
+    true_peak_dbtp: float  # of the output, measured (4× oversampled)
+    output_lufs: float  # of the output: the measured K-weighted energies × the gains applied
+
+    def render(self, x: np.ndarray, start: int) -> np.ndarray:
+        """x: [T] the programme's samples from ``start`` (a segment boundary) → mastered."""
+        out = apply_gains(x * db_to_gain(self.gain_db), self.gains, start // self.segment,
+                          self.segment)
+        return np.clip(out, -1.0, 1.0, out=out)
+
+
 def master(audio: np.ndarray, sample_rate_hz: int, preset: str,
            ceiling_dbtp: float = CEILING_DBTP) -> tuple[np.ndarray, dict]:
     """audio: [T] float32 → (mastered [T] float32, report dict)."""
-    if preset not in PRESET_LUFS:
-        raise ValueError(f"unknown preset {preset!r}; have {sorted(PRESET_LUFS)}")
+    target = _target(preset)
     x = np.nan_to_num(np.asarray(audio, dtype=np.float64).reshape(-1))
-    target = PRESET_LUFS[preset]
-    input_lufs = integrated_lufs(x, sample_rate_hz)
-    if target is None or not np.isfinite(input_lufs):
-        out = np.clip(x, -1.0, 1.0)
-        return out.astype(np.float32), _report(preset, target, input_lufs, out, sample_rate_hz, 0.0)
-    x = level(x, sample_rate_hz)
-    outputs: dict[float, np.ndarray] = {}
+    input_lufs = ProgrammeAnalysis(sample_rate_hz).feed_all(x).lufs()
+    if target is not None and np.isfinite(input_lufs):
+        x = level(x, sample_rate_hz)
+    analysis = ProgrammeAnalysis(sample_rate_hz).feed_all(x)
+    plan = plan_mastering(analysis, _array_fetch(x), target, ceiling_dbtp)
+    out = plan.render(x, 0)
+    report = MasteringReport(preset, target, input_lufs, plan.output_lufs, plan.true_peak_dbtp,
+                             plan.gain_db)
+    return out.astype(np.float32), report.as_dict()
 
-    def limited_lufs(gain_db: float) -> float:
-        outputs[gain_db] = limit_true_peak(x * db_to_gain(gain_db), sample_rate_hz, ceiling_dbtp)
-        return integrated_lufs(outputs[gain_db], sample_rate_hz)
 
-    gain_db = aim_gain(limited_lufs, target - integrated_lufs(x, sample_rate_hz), target)
-    out = outputs[gain_db]
-    return out.astype(np.float32), _report(preset, target, input_lufs, out, sample_rate_hz, gain_db)
+def master_file(src: Path, dst: Path, preset: str, *, subtype: str, fmt: str,
+                block_s: float = BLOCK_S, progress: Callable[[float], None] | None = None,
+                ceiling_dbtp: float = CEILING_DBTP,
+                analysis: ProgrammeAnalysis | None = None) -> dict:
+    """Stream `src` (mono WAV) into `dst` mastered, in constant memory. ``analysis``: `src` as
+    measured while it was written (saves the reading pass)."""
+    target = _target(preset)
+    tell = progress or (lambda _: None)
+    if analysis is None:
+        analysis = analyse_file(src, block_s, progress=lambda f: tell(0.3 * f))
+    with sf.SoundFile(str(src)) as reader:
+        plan = plan_mastering(analysis, _file_fetch(reader), target, ceiling_dbtp)
+    _write(src, dst, plan, block_s, subtype=subtype, fmt="FLAC" if fmt == "flac" else "WAV",
+           progress=lambda f: tell(0.3 + 0.7 * f))
+    return MasteringReport(preset, target, analysis.lufs(), plan.output_lufs,
+                           plan.true_peak_dbtp, plan.gain_db).as_dict()
+
+
+def relimit_file(src: Path, dst: Path, gain_db: float, ceiling_dbtp: float,
+                 block_s: float = BLOCK_S) -> tuple[float, float]:
+    """`src` (mastered mono WAV) × gain, limited again at ``ceiling_dbtp``, into `dst` (float
+    WAV), streamed: the second chance of a lossy output whose encoder overshot the true peak.
+    Returns (integrated LUFS, true peak dBTP) of what was written."""
+    analysis = analyse_file(src, block_s)
+    with sf.SoundFile(str(src)) as reader:
+        plan = plan_mastering(analysis, _file_fetch(reader), None, ceiling_dbtp,
+                              gain_db=gain_db)
+    _write(src, dst, plan, block_s, subtype="FLOAT", fmt="WAV")
+    return plan.output_lufs, plan.true_peak_dbtp
+
+
+def analyse_file(src: Path, block_s: float = BLOCK_S,
+                 progress: Callable[[float], None] | None = None) -> ProgrammeAnalysis:
+    info = sf.info(str(src))
+    analysis = ProgrammeAnalysis(info.samplerate)
+    for chunk in sf.blocks(str(src), blocksize=_block(block_s, analysis), dtype="float32"):
+        analysis.feed(np.nan_to_num(chunk.reshape(-1)))
+        if progress is not None:
+            progress(analysis.frames / max(info.frames, 1))
+    return analysis.finish()
+
+
+def plan_mastering(analysis: ProgrammeAnalysis, fetch: Fetch, target_lufs: float | None,
+                   ceiling_dbtp: float = CEILING_DBTP, gain_db: float | None = None) -> Plan:
+    """The gain that brings the programme to ``target_lufs`` once limited to ``ceiling_dbtp``
+    (or the given ``gain_db``, limited; or, with neither, no change but clipping), and the
+    limiter's gains; checked by measuring the output's true peak where it can reach the
+    ceiling, and limited harder there if the interpolation let a peak through."""
+    peaks = TruePeaks(analysis, fetch)
+    rate, segment = analysis.sample_rate_hz, analysis.segment
+    aim = db_to_gain(ceiling_dbtp - LIMIT_MARGIN_DB)
+    extra = np.ones(len(peaks.bounds), np.float32)  # > 1 where a segment overshot
+
+    def gains_at(g_db: float) -> np.ndarray:
+        g = db_to_gain(g_db)
+        peaks.measure(g * peaks.bounds > aim * db_to_gain(-FETCH_MARGIN_DB))
+        over = g * peaks.bounds > aim
+        exact = np.where(over, np.nan_to_num(peaks.values) * extra * g, 0.0)
+        return limiter_gains(exact, aim, rate, segment)
+
+    limit = target_lufs is not None or gain_db is not None
+    if gain_db is None:
+        gain_db = 0.0
+        input_lufs = analysis.lufs()
+        if target_lufs is not None and np.isfinite(input_lufs):
+            gain_db = aim_gain(lambda g: analysis.lufs(gains_at(g), db_to_gain(g)),
+                               target_lufs - input_lufs, target_lufs)
+    gains = gains_at(gain_db) if limit else np.ones(len(peaks.bounds), np.float32)
+    for _ in range(4):
+        true_peak = _output_true_peak(peaks, gains, db_to_gain(gain_db))
+        if not limit or true_peak.max(initial=0.0) <= db_to_gain(ceiling_dbtp):
+            break
+        extra = np.maximum(extra, true_peak / db_to_gain(ceiling_dbtp - LIMIT_MARGIN_DB))
+        gains = gains_at(gain_db)
+    if limit and true_peak.max(initial=0.0) > db_to_gain(ceiling_dbtp):  # the last resort
+        gain_db -= 20 * np.log10(true_peak.max() / db_to_gain(ceiling_dbtp))
+        gains = gains_at(gain_db)
+        true_peak = _output_true_peak(peaks, gains, db_to_gain(gain_db))
+    peak_dbtp = 20 * np.log10(max(float(true_peak.max(initial=0.0)), 1e-12))
+    output_lufs = analysis.lufs(gains, db_to_gain(gain_db))
+    return Plan(float(gain_db), gains, segment, float(peak_dbtp), output_lufs)
+
+
+def _output_true_peak(peaks: TruePeaks, gains: np.ndarray, gain: float) -> np.ndarray:
+    """Per segment, the output's measured true peak where it may be the loudest; 0 elsewhere.
+    Measures the segments in falling order of their bound until no unmeasured bound exceeds
+    the largest peak measured (by more than 0.01 dB)."""
+    bounds = output_peak_bounds(peaks, gains, gain)
+    out = np.zeros(len(bounds), np.float32)
+    measured = np.zeros(len(bounds), bool)
+    threshold = float(bounds.max(initial=0.0)) * db_to_gain(-0.5)
+    while threshold > 0:
+        wanted = (bounds >= threshold) & ~measured
+        out[wanted] = peaks.measure(wanted, gains, gain)[wanted]
+        measured |= wanted
+        largest = float(out.max())
+        if not (bounds[~measured] > largest * db_to_gain(0.01)).any():
+            break
+        threshold = min(largest, threshold * db_to_gain(-1.0))
+    return out
 
 
 def aim_gain(
     limited_lufs: Callable[[float], float],
     first_gain_db: float,
     target_lufs: float,
-    tolerance_lu: float = 0.1,
+    tolerance_lu: float = 0.05,
     max_tries: int = 8,
 ) -> float:
     """The gain that makes `limited_lufs(gain)` hit the target. Limiting eats part of every
@@ -120,147 +239,53 @@ def level(
     return x * 10.0 ** (gain_db / 20.0)
 
 
-def limit_true_peak(
-    x: np.ndarray,
-    sample_rate_hz: int,
-    ceiling_dbtp: float = CEILING_DBTP,
-    state: list[float] | None = None,
-) -> np.ndarray:
-    """Look-ahead limiter on the 4× oversampled envelope: the gain starts falling `LOOKAHEAD_S`
-    before an over-ceiling peak and recovers over `RELEASE_S`. `state` carries the release
-    between blocks of a stream."""
-    ceiling = db_to_gain(ceiling_dbtp - LIMIT_MARGIN_DB)
-    if not len(x):
-        return x
-    peaks = np.abs(oversample(x)).reshape(-1, 4).max(axis=1)[: len(x)]
-    peaks = np.pad(peaks, (0, len(x) - len(peaks)), mode="edge")
-    needed = np.minimum(1.0, ceiling / np.maximum(peaks, 1e-12))
-    look = max(int(LOOKAHEAD_S * sample_rate_hz), 1)
-    # hold the lowest gain over the look-ahead window, then smooth: it reaches it in time
-    held = scipy.ndimage.minimum_filter1d(needed, 2 * look + 1, mode="nearest")
-    # each average covers only held values whose windows include this sample: ≤ needed here
-    gain = scipy.ndimage.uniform_filter1d(held, look, mode="nearest")
-    release = np.exp(-1.0 / (RELEASE_S * sample_rate_hz))
-    start = state[0] if state else 1.0
-    gain = _release(np.minimum(gain, needed), release, start)
-    if state is not None:
-        state[:] = [float(gain[-1])]
-    out = x * gain
-    # a final safety net for the rare peak the smoothing let through
-    over = np.max(np.abs(oversample(out))) if len(out) > 8 else np.max(np.abs(out))
-    if over > ceiling:
-        out = out * (ceiling / over)
-    return out
-
-
-def _release(gain: np.ndarray, coefficient: float, start: float) -> np.ndarray:
-    """Instant attack, exponential release: y = min(g, c·y_prev + (1-c)·g)."""
-    # one-pole recursion via lfilter on the rising parts, then take the minimum with the target
-    smoothed = scipy.signal.lfilter(
-        [1 - coefficient], [1, -coefficient], gain, zi=[coefficient * start]
-    )[0]
-    return np.minimum(gain, np.maximum(smoothed, gain.min()))
-
-
-def master_file(
-    src: Path,
-    dst: Path,
-    preset: str,
-    *,
-    subtype: str,
-    fmt: str,
-    block_s: float = 60.0,
-    progress: Callable[[float], None] | None = None,
-    ceiling_dbtp: float = CEILING_DBTP,
-) -> dict:
-    """Stream `src` (mono WAV) into `dst` mastered, in constant memory: measure, re-aim the gain
-    while limiting changes the loudness (measure-only passes), then write."""
-    rate = sf.info(str(src)).samplerate
-    target = PRESET_LUFS[preset]
-    input_lufs, _ = _stream_pass(src, block_s, 0.0, limit=False)
-    gain_db = 0.0
-    if target is not None and np.isfinite(input_lufs):
-        gain_db = aim_gain(
-            lambda g: _stream_pass(src, block_s, g, limit=True, ceiling_dbtp=ceiling_dbtp)[0],
-            target - input_lufs,
-            target,
-            max_tries=5,  # each try reads the whole file once
-        )
-    with sf.SoundFile(
-        str(dst),
-        "w",
-        samplerate=rate,
-        channels=1,
-        subtype=subtype,
-        format="FLAC" if fmt == "flac" else "WAV",
-    ) as writer:
-        output_lufs, peak_dbtp = _stream_pass(
-            src, block_s, gain_db, limit=target is not None, writer=writer, progress=progress,
-            ceiling_dbtp=ceiling_dbtp,
-        )
-    return MasteringReport(preset, target, input_lufs, output_lufs, peak_dbtp, gain_db).as_dict()
-
-
-def relimit_file(src: Path, dst: Path, gain_db: float, ceiling_dbtp: float,
-                 block_s: float = 60.0) -> tuple[float, float]:
-    """`src` (mastered mono WAV) × gain, limited again at ``ceiling_dbtp``, into `dst` (float
-    WAV), streamed: the second chance of a lossy output whose encoder overshot the true peak.
-    Returns (integrated LUFS, true peak dBTP) of what was written."""
-    rate = sf.info(str(src)).samplerate
-    with sf.SoundFile(str(dst), "w", samplerate=rate, channels=1, subtype="FLOAT",
-                      format="WAV") as writer:
-        return _stream_pass(src, block_s, gain_db, limit=True, writer=writer,
-                            ceiling_dbtp=ceiling_dbtp)
-
-
-def _stream_pass(
-    src: Path,
-    block_s: float,
-    gain_db: float,
-    *,
-    limit: bool,
-    writer: sf.SoundFile | None = None,
-    progress: Callable[[float], None] | None = None,
-    ceiling_dbtp: float = CEILING_DBTP,
-) -> tuple[float, float]:
-    """One pass over the file: gain, limit, (write); returns (integrated LUFS, true peak dBTP).
-    Only the writing pass measures the true peak (4× oversampling of every block): the measuring
-    passes return NaN for it, since aiming the gain needs the loudness alone."""
+def _write(src: Path, dst: Path, plan: Plan, block_s: float, *, subtype: str, fmt: str,
+           progress: Callable[[float], None] = lambda _: None) -> None:
+    """The writing pass."""
     info = sf.info(str(src))
-    meter = StreamingLoudness(info.samplerate)
-    peak, done, state = 0.0, 0, [1.0]
-    with sf.SoundFile(str(src)) as reader:
-        for chunk in reader.blocks(blocksize=int(block_s * info.samplerate), dtype="float64"):
-            x = np.nan_to_num(chunk.reshape(-1)) * db_to_gain(gain_db)
-            if limit:
-                x = limit_true_peak(x, info.samplerate, ceiling_dbtp, state=state)
-            x = np.clip(x, -1.0, 1.0)
-            meter.feed(x)
-            if writer is not None:
-                if len(x) > 8:
-                    peak = max(peak, float(np.max(np.abs(oversample(x)))))
-                writer.write(x.astype(np.float32))
-            done += len(x)
-            if progress is not None:
-                progress(done / max(info.frames, 1))
-    if writer is None:
-        return meter.integrated_lufs(), float("nan")
-    return meter.integrated_lufs(), float(20 * np.log10(max(peak, 1e-12)))
+    done = 0
+    with sf.SoundFile(str(dst), "w", samplerate=info.samplerate, channels=1, subtype=subtype,
+                      format=fmt) as writer:
+        blocksize = -(-int(block_s * info.samplerate) // plan.segment) * plan.segment
+        for chunk in sf.blocks(str(src), blocksize=blocksize, dtype="float32"):
+            x = chunk.reshape(-1)
+            out = plan.render(x if np.isfinite(x).all() else np.nan_to_num(x), done)
+            writer.write(out)
+            done += len(out)
+            progress(done / max(info.frames, 1))
 
 
-def _report(
-    preset: str,
-    target: float | None,
-    input_lufs: float,
-    out: np.ndarray,
-    sample_rate_hz: int,
-    gain_db: float,
-) -> dict:
-    return MasteringReport(
-        preset,
-        target,
-        float(input_lufs),
-        float(integrated_lufs(out, sample_rate_hz)),
-        float(true_peak_dbtp(out, sample_rate_hz)),
-        float(gain_db),
-    ).as_dict()
+def _target(preset: str) -> float | None:
+    if preset not in PRESET_LUFS:
+        raise ValueError(f"unknown preset {preset!r}; have {sorted(PRESET_LUFS)}")
+    return PRESET_LUFS[preset]
+
+
+def _block(block_s: float, analysis: ProgrammeAnalysis) -> int:
+    return -(-int(block_s * analysis.sample_rate_hz) // analysis.segment) * analysis.segment
+
+
+def _array_fetch(x: np.ndarray) -> Fetch:
+    def fetch(start: int, stop: int) -> np.ndarray:
+        out = np.zeros(stop - start)
+        lo, hi = max(start, 0), min(stop, len(x))
+        if hi > lo:
+            out[lo - start : hi - start] = x[lo:hi]
+        return out
+
+    return fetch
+
+
+def _file_fetch(reader: sf.SoundFile) -> Fetch:
+    def fetch(start: int, stop: int) -> np.ndarray:
+        out = np.zeros(stop - start)
+        lo, hi = max(start, 0), min(stop, reader.frames)
+        if hi > lo:
+            reader.seek(lo)
+            out[lo - start : hi - start] = reader.read(hi - lo, dtype="float32",
+                                                       always_2d=True)[:, 0]
+        if not np.isfinite(out).all():
+            np.nan_to_num(out, copy=False)
+        return out
+
+    return fetch
