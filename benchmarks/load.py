@@ -1,7 +1,7 @@
 """Load on the api: status polling and job creation against uvicorn with a real Redis (and the S3
 server for presigning), measured by benchmarks/loadgen.py; optionally profiled with py-spy.
 
-    python -m benchmarks.load [--duration-s 60] [--poll-rate 2000] [--workers 1] [--profile]
+    python -m benchmarks.load [--duration-s 60] [--poll-rate 2000] [--workers 1] [--profile [S]]
                               [--loop auto|asyncio|uvloop] [--http auto|h11|httptools]
 
 Writes benchmarks/results/load.json and load.md. Everything on 127.0.0.1; every scenario stops
@@ -182,8 +182,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if args.only and not any(name.startswith(o) for o in args.only.split(",")):
                 continue
             spy = None
-            if args.profile and name == "polls_closed_loop":
-                spy = profile(pids[-1], args.duration_s, work / "profile.txt")
+            profile_path = work / f"profile_{len(results)}.txt"
+            if args.profile and name.startswith(tuple(args.profile.split(","))):
+                spy = profile(pids[-1], args.duration_s, profile_path)
             load_before = os.getloadavg()[0]
             outcome = asyncio.run(run_load("127.0.0.1", port, make, name=name,
                                            duration_s=args.duration_s, connections=connections,
@@ -193,8 +194,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                              round(os.getloadavg()[0], 1)]}
             if spy is not None:
                 spy.wait(args.duration_s + 30)
-                if (work / "profile.txt").exists():
-                    summary["profile"] = summarize_profile(work / "profile.txt")
+                if profile_path.exists():
+                    summary["profile"] = summarize_profile(profile_path)
             results.append(summary)
             print(json.dumps({k: v for k, v in summary.items() if k != "profile"}), flush=True)
     finally:
@@ -238,7 +239,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--loop", default="auto")
     parser.add_argument("--http", default="auto")
     parser.add_argument("--pythonpath", default="", help="extra import path for the api server")
-    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--profile", nargs="?", const="polls_closed_loop", default="",
+                        help="py-spy one api worker during these scenarios (comma-separated "
+                        "name prefixes; default polls_closed_loop)")
     parser.add_argument("--tag", default="", help="suffix of the results files")
     parser.add_argument("--only", default="", help="comma-separated scenario name prefixes")
     args = parser.parse_args(argv)

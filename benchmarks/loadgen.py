@@ -33,6 +33,7 @@ class LoadResult:
     missed: int = 0  # open loop: requests due within the run that could not even be sent
     server_cpu_s: float | None = None
     server_cpu_split: list[float] = field(default_factory=list)  # share of each server process
+    method_latencies_ms: dict[str, list[float]] = field(default_factory=dict)  # by HTTP method
 
     def summary(self) -> dict[str, object]:
         lat = np.asarray(self.latencies_ms) if self.latencies_ms else np.zeros(1)
@@ -51,6 +52,11 @@ class LoadResult:
             out["server_cpu_us_per_request"] = round(self.server_cpu_s / done * 1e6, 1)
         if self.server_cpu_split:
             out["server_cpu_split"] = self.server_cpu_split
+        if len(self.method_latencies_ms) > 1:  # a mix: each kind's own percentiles
+            out["by_method"] = {
+                method: {"requests": len(ms), "p50_ms": round(float(np.percentile(ms, 50)), 2),
+                         "p99_ms": round(float(np.percentile(ms, 99)), 2)}
+                for method, ms in sorted(self.method_latencies_ms.items())}
         return out
 
 
@@ -134,15 +140,19 @@ async def run_load(host: str, port: int, make_request: MakeRequest, *, name: str
                 wait_s = due - time.perf_counter()
                 if wait_s > 0:
                     await asyncio.sleep(wait_s)
+                request = make_request(i)
                 try:
-                    writer.write(make_request(i))
+                    writer.write(request)
                     status, _ = await _read_response(reader)
                 except (OSError, asyncio.IncompleteReadError, ValueError):
                     result.errors += 1
                     writer.close()
                     reader, writer = await asyncio.open_connection(host, port)
                     continue
-                result.latencies_ms.append((time.perf_counter() - due) * 1000)
+                latency_ms = (time.perf_counter() - due) * 1000
+                result.latencies_ms.append(latency_ms)
+                method = request[: request.find(b" ")].decode()
+                result.method_latencies_ms.setdefault(method, []).append(latency_ms)
                 result.statuses[status] += 1
                 result.errors += status >= 500
         finally:

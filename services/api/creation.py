@@ -1,7 +1,9 @@
 """Creating jobs: the JSON route (presigned POST) and the multipart one-shot route.
 
-The blocking parts (Redis, storage, broker) run as one sync function in the thread pool; the
-async parts (reading the body, resolving a webhook host) stay on the event loop.
+The blocking parts (Redis, storage, broker) run as one sync function; the async parts (reading
+the body, resolving a webhook host) stay on the event loop. The JSON create's sync part is Redis
+and a local HMAC, so it runs inline on the loop (a thread-pool hop cost more CPU than all of it);
+the multipart one stores a file and goes to the thread pool.
 """
 
 from __future__ import annotations
@@ -128,6 +130,13 @@ def _iso(value: datetime | str | float) -> str:
 
 def _idempotency_ttl_s(settings: Settings) -> int:
     return max(settings.upload_ttl_s, settings.job_ttl_s)
+
+
+def signing_may_block(storage: Any) -> bool:
+    """Whether presigning may wait on the network (S3 credentials due for a refresh); the local
+    backend and static keys never do."""
+    check = getattr(storage, "signing_may_block", None)
+    return bool(check is not None and check())
 
 
 def _presign(b: Backends, job_id: str, content_type: str, size_bytes: int) -> UploadTarget:

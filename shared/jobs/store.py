@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -47,6 +48,15 @@ else redis.call('ZREM', KEYS[3], ARGV[6]) end
 return 1
 """
 
+# KEYS: job, deadlines, running. ARGV: job id, deadline score, running score ('' not running),
+# then the hash's field/value pairs. One round trip, atomic as the MULTI/EXEC it replaces.
+_CREATE = """
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+if ARGV[3] ~= '' then redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1]) end
+return 1
+"""
+
 # KEYS: job. ARGV: expected status, progress, now-iso
 _PROGRESS = """
 if redis.call('HGET', KEYS[1], 'status') ~= ARGV[1] then return 0 end
@@ -78,6 +88,7 @@ def hash_token(token: str) -> str:
 class JobStore:
     def __init__(self, client: redis.Redis) -> None:
         self.redis: Any = client  # decode_responses=True: str in, str out
+        self._create = client.register_script(_CREATE)
         self._transition = client.register_script(_TRANSITION)
         self._progress = client.register_script(_PROGRESS)
         self._authenticate = client.register_script(_AUTHENTICATE)
@@ -102,15 +113,12 @@ class JobStore:
             "timeline": json.dumps([[status.value, ts]]), "deadline_at": str(deadline_at),
             "client": client or "",
         }
-        pipe = self.redis.pipeline()
-        pipe.hset(self.key(job_id), mapping=mapping)
-        pipe.zadd(DEADLINES, {job_id: deadline_at})
-        if status in RUNNING:
-            pipe.zadd(RUNNING_SET, {job_id: time.time()})
-        pipe.execute()
-        job = self.get(job_id)
-        assert job is not None
-        return job
+        running = repr(time.time()) if status in RUNNING else ""
+        fields = [x for pair in mapping.items() for x in pair]
+        self._create(keys=[self.key(job_id), DEADLINES, RUNNING_SET],
+                     args=[job_id, mapping["deadline_at"], running, *fields])
+        # The hash holds exactly `mapping` (a fresh 128-bit id): no need to read it back.
+        return _to_job(mapping)
 
     def get(self, job_id: str) -> Job | None:
         raw = self.redis.hgetall(self.key(job_id))
@@ -240,8 +248,11 @@ def _digest(scope: str, key: str) -> str:
     return hashlib.sha256(f"{scope}\0{key}".encode()).hexdigest()
 
 
+_PLAUSIBLE_ID = re.compile(r"[0-9A-Za-z_-]{8,64}")
+
+
 def _plausible_id(job_id: str) -> bool:
-    return 8 <= len(job_id) <= 64 and all(c.isalnum() or c in "-_" for c in job_id)
+    return _PLAUSIBLE_ID.fullmatch(job_id) is not None
 
 
 def _encode(value: Any) -> str:

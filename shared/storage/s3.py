@@ -143,6 +143,12 @@ class S3Storage:
             url=self._form_url(), fields=fields, expires_at=now + timedelta(seconds=expires_s)
         )
 
+    def signing_may_block(self) -> bool:
+        """Whether the next `presigned_post` may wait on the network: only with refreshable
+        credentials (IMDS, STS) that are due for a refresh; static keys never."""
+        refresh_needed = getattr(self._credentials, "refresh_needed", None)
+        return bool(refresh_needed is not None and refresh_needed())
+
     def _post_credentials(self) -> PostCredentials:
         if self._credentials is None:
             raise StorageError("no S3 credentials to sign an upload form with")

@@ -113,3 +113,16 @@ def test_merge_keeps_other_keys(store):
     store.merge(job_id, "metrics", {"input_lufs": -20.0})
     store.merge(job_id, "metrics", {"output_lufs": -16.0})
     assert store.get(job_id).metrics == {"input_lufs": -20.0, "output_lufs": -16.0}
+
+
+@pytest.mark.parametrize("status", [S.AWAITING_UPLOAD, S.QUEUED])
+def test_create_returns_exactly_what_it_stored(store, status):
+    # create() writes in one script and builds its answer locally instead of reading it back
+    job_id, token = secrets.token_urlsafe(16), secrets.token_urlsafe(32)
+    options = JobOptions(preset="video", title="a talk", webhook_url="https://example.com/h")
+    deadline_at = time.time() + 60
+    created = store.create(job_id, hash_token(token), options, status, deadline_at, client="c")
+    assert created == store.get(job_id) == store.authenticate(job_id, token)
+    assert store.redis.zscore("speakup:deadlines", job_id) == deadline_at
+    assert (store.redis.zscore("speakup:running", job_id) is not None) == (status == S.QUEUED)
+    assert store.redis.hget(store.key(job_id), "token_hash") == hash_token(token)

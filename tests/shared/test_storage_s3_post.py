@@ -70,3 +70,23 @@ def test_policy_keeps_the_limits_and_the_signing_key_follows_the_day() -> None:
     assert ["content-length-range", 1, 5] in policy["conditions"]
     assert {"key": "jobs/x/input"} in policy["conditions"]
     assert signer.signing_key("SECRET", "20261208") != signer.signing_key("SECRET", "20261209")
+
+
+def test_signing_may_block_only_when_refreshable_credentials_are_due() -> None:
+    # the api presigns inline on its event loop unless this says the network may be asked
+    from datetime import timedelta
+
+    from botocore.credentials import RefreshableCredentials
+
+    storage = S3Storage("speakup-b", "http://127.0.0.1:9", access_key="AK", secret_key="SK")
+    assert not storage.signing_may_block()  # static keys
+
+    def refreshable(expires_in_s: float) -> RefreshableCredentials:
+        expiry = (datetime.now(UTC) + timedelta(seconds=expires_in_s)).isoformat()
+        metadata = {"access_key": "AK", "secret_key": "SK", "token": "T", "expiry_time": expiry}
+        return RefreshableCredentials.create_from_metadata(metadata, lambda: metadata, "test")
+
+    storage._credentials = refreshable(6 * 3600)
+    assert not storage.signing_may_block()
+    storage._credentials = refreshable(60)  # inside botocore's advisory refresh window
+    assert storage.signing_may_block()
