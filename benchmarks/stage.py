@@ -98,7 +98,8 @@ def run_stage(stage: str, src: Path, dst: Path, engine: str, upsampler: str,
 
         def fn() -> None:
             process_file(src, dst, lambda x: model.enhance(x, ENHANCE_RATE_HZ, 1.0),
-                         block_s=BLOCK_S, overlap_s=0.5, context_s=1.0)
+                         block_s=BLOCK_S, overlap_s=0.5, context_s=1.0,
+                         workers=engines.block_workers(model))
     elif stage == "upsample":
         from services.upsampler import engines as up_engines
 

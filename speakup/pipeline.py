@@ -107,7 +107,8 @@ def enhance_wide(src: Path, tmp: Path, options: ChainOptions, report: ChainRepor
         process_file(decoded, enhanced,
                      lambda x: engine.enhance(x, ENHANCE_RATE_HZ, options.strength),
                      block_s=options.block_s, overlap_s=0.5, context_s=1.0,
-                     progress=lambda f: tell("enhance", f))
+                     progress=lambda f: tell("enhance", f),
+                     workers=enhance_engines.block_workers(engine))
     with clock.stage("fullband"):
         if keep_band:
             fullband_file(wide_in, decoded, enhanced, fullband, block_s=options.block_s)

@@ -8,16 +8,20 @@ model loads once per worker.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from services.enhancer import engines
 from services.enhancer.checkpoint import build_enhancer, load_checkpoint
 from services.enhancer.inference import enhance, pick_device
 from shared.model_files import model_file
+
+MAX_BLOCK_WORKERS = 4  # each block in flight holds its activations
 
 
 class CheckpointEngine:
@@ -28,6 +32,7 @@ class CheckpointEngine:
         device = pick_device()
         bundle = load_checkpoint(path() if callable(path) else path, device, family=family)
         self.name = name
+        self.device = device
         self.model = build_enhancer(bundle).to(device)
         self.version = f"{bundle['config']['name']}-step{bundle['step']}"
 
@@ -37,6 +42,18 @@ class CheckpointEngine:
         out = enhance(self.model, audio, sample_rate_hz)
         strength = float(np.clip(strength, 0.0, 1.0))
         return (strength * out + (1.0 - strength) * audio).astype(np.float32)
+
+
+    def block_workers(self) -> int:
+        """Blocks to enhance at once: on CPU one per core (up to `MAX_BLOCK_WORKERS`), each on
+        one thread — a recurrent network spreads badly over threads (ErbNet on 2 cores: two
+        blocks × one thread 2.0× faster than one block × two threads); on a GPU one."""
+        if self.device.type != "cpu":
+            return 1
+        workers = min(len(os.sched_getaffinity(0)), MAX_BLOCK_WORKERS)
+        if workers > 1:
+            torch.set_num_threads(1)
+        return workers
 
 
 def register_checkpoint_engine(name: str, relative_path: str, family: str

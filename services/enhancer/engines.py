@@ -66,6 +66,13 @@ def get(name: str) -> EnhanceEngine:
         return _instances[name]
 
 
+def block_workers(engine: EnhanceEngine) -> int:
+    """How many blocks of a file to enhance at once (`shared.audio.blocks.process_file`): what
+    the engine says it can run in parallel (`block_workers()`), else one."""
+    workers = getattr(engine, "block_workers", None)
+    return int(workers()) if callable(workers) else 1
+
+
 def resolve(name: str) -> str:
     """Map "auto" to the best engine installed by the measured rows of the last recorded
     `make eval` (services/enhancer/auto.py has the rule), else `dsp`, else `passthrough`."""

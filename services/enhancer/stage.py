@@ -93,7 +93,7 @@ def run_enhance(ctx: WorkerContext, job_id: str, enqueue_upsample: Enqueue,
                              lambda x: engine.enhance(x, SAMPLE_RATE_HZ, strength),
                              block_s=settings.enhance_block_s, overlap_s=0.5, context_s=1.0,
                              progress=lambda f: report(0.1 + (0.8 if keep_band else 0.85) * f),
-                             check=check)
+                             check=check, workers=engines.block_workers(engine))
             if keep_band:
                 with clock.stage("fullband"):
                     fullband_file(wide, decoded, enhanced, fullband,
@@ -127,17 +127,11 @@ def decode_limits(settings) -> DecodeLimits:  # type: ignore[no-untyped-def]
                         max_input_bytes=settings.max_upload_bytes)
 
 
-def measure_file(path: Path, max_s: float = 600.0) -> tuple[float | None, float | None]:
-    """Integrated loudness and true peak of (up to the first `max_s` of) a WAV file."""
-    from shared.audio.loudness import integrated_lufs, true_peak_dbtp
+def measure_file(path: Path) -> tuple[float | None, float | None]:
+    """Integrated loudness and true peak of a WAV file (None for silence), streamed."""
+    from shared.audio.mastering import measure_file as measure
 
-    info = sf.info(str(path))
-    audio, rate = sf.read(str(path), frames=int(max_s * info.samplerate), dtype="float32")
-    if audio.ndim > 1:
-        audio = audio.mean(axis=1)
-    if not len(audio) or not np.any(audio):
-        return None, None
-    return _round(integrated_lufs(audio, rate)), _round(true_peak_dbtp(audio, rate))
+    return tuple(_round(v) for v in measure(path))  # type: ignore[return-value]
 
 
 def _round(value: float) -> float | None:

@@ -128,6 +128,17 @@ def analyse_file(src: Path, block_s: float = BLOCK_S,
     return analysis.finish()
 
 
+def measure_file(path: Path, block_s: float = BLOCK_S) -> tuple[float, float]:
+    """(integrated LUFS, true peak dBTP) of a mono WAV, streamed; -inf for silence. The true
+    peak is oversampled only where it can be the largest."""
+    analysis = analyse_file(path, block_s)
+    with sf.SoundFile(str(path)) as reader:
+        peaks = TruePeaks(analysis, _file_fetch(reader))
+        true_peak = _output_true_peak(peaks, np.ones(len(peaks.bounds), np.float32), 1.0)
+    largest = float(true_peak.max(initial=0.0))
+    return analysis.lufs(), float(20 * np.log10(largest)) if largest > 0 else float("-inf")
+
+
 def plan_mastering(analysis: ProgrammeAnalysis, fetch: Fetch, target_lufs: float | None,
                    ceiling_dbtp: float = CEILING_DBTP, gain_db: float | None = None) -> Plan:
     """The gain that brings the programme to ``target_lufs`` once limited to ``ceiling_dbtp``

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from shared.audio.blocks import crossfade_weights, process_file
@@ -58,3 +59,28 @@ def test_context_reaches_the_transform(tmp_path):
     out, _ = sf.read(str(tmp_path / "out.wav"), dtype="float32")
     whole = smooth(audio)
     assert np.max(np.abs(out[100:-100] - whole[100:-100])) < 1e-5
+
+
+@pytest.mark.parametrize("ratio", [1, 3])
+def test_blocks_in_parallel_write_the_same_file(tmp_path, ratio):
+    """Two blocks at a time (threads) give the file one block at a time gives, in order."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(16_000 * 7 + 123).astype(np.float32)
+    src = tmp_path / "in.wav"
+    sf.write(src, x, 16_000, subtype="FLOAT")
+
+    def transform(chunk: np.ndarray) -> np.ndarray:  # position-dependent: order matters
+        return np.repeat(np.cumsum(chunk) / (1 + np.arange(len(chunk))), ratio).astype(np.float32)
+
+    outputs, reports = [], []
+    for workers in (1, 2, 3):
+        dst = tmp_path / f"out{workers}.wav"
+        seen: list[float] = []
+        n = process_file(src, dst, transform, ratio=ratio, block_s=1.3, overlap_s=0.2,
+                         context_s=0.3, workers=workers, progress=seen.append)
+        assert n == len(x) * ratio
+        outputs.append(sf.read(dst, dtype="float32")[0])
+        reports.append(seen)
+    np.testing.assert_array_equal(outputs[0], outputs[1])
+    np.testing.assert_array_equal(outputs[0], outputs[2])
+    assert reports[0] == reports[1] == reports[2] and reports[0][-1] == 1.0
