@@ -1,13 +1,16 @@
 """`make bench`: speed and memory of every stage and the whole chain, then load on the api and a
 burst of jobs through the real stack. Results (JSON + markdown) in benchmarks/results/.
 
-    python -m benchmarks.run [--quick] [--short-s 60] [--long-s 7200] [--max-stage-s 600]
-                             [--only stages,load,jobs] [--threads 2]
+    python -m benchmarks.run [--quick] [--short-s 300] [--long-s 7200] [--max-stage-s 600]
+                             [--only stages,load,jobs] [--threads 2] [--long-rows decode,chain]
 
 Each stage runs in its own process (benchmarks/stage.py) on a generated phone-like input (AAC in
 m4a, 48 kHz): decode, the bandwidth-aware chain's band split and seam (benchmarks/stage.py
 `bandsplit`), enhance with every installed engine (RNNoise among them), upsample with every
-installed engine, master, and the whole chain. Peak memory is the process's VmHWM. On the
+installed engine, master, FFmpeg's two-pass loudnorm on the same file (benchmarks/loudnorm.py),
+DeepFilterNet3 alone (decode at 48 kHz, the model, a WAV), and the whole chain with today's
+`auto`, with dsp and with ErbNet — the chain against DeepFilterNet3 alone in one table, whole
+process and work alone. Peak memory is the process's VmHWM. On the
 long input, a stage whose 1-minute real-time factor predicts more than --max-stage-s is run for
 --max-stage-s only and reported as partial: the real-time factor and peak memory over the part
 it processed (read from the growing output file), which is what flat memory is about.
@@ -61,11 +64,13 @@ def run_stage(args: list[str], dst: Path, cap_s: float | None, bytes_per_s: floa
             return {"partial": True, "seconds": round(seconds, 1), "audio_s": round(done_s, 1),
                     "rtf": round(seconds / done_s, 4) if done_s else None,
                     "peak_rss_mb": round(peak)}
-        time.sleep(0.5)
+        time.sleep(0.1)
     out, err = proc.communicate()
+    process_s = time.monotonic() - started
     if proc.returncode != 0:
         return {"error": err.strip().splitlines()[-1] if err.strip() else f"rc {proc.returncode}"}
-    return {**json.loads(out.strip().splitlines()[-1]), "partial": False}
+    return {**json.loads(out.strip().splitlines()[-1]), "partial": False,
+            "process_s": round(process_s, 2)}
 
 
 def input_file(duration_s: float) -> Path:
@@ -102,7 +107,11 @@ def plan(enhancers: list[str], upsamplers: list[str]) -> list[tuple[str, list[st
                      f"up_{name}.wav"))
     rows.append(("master/podcast", ["master", "{w}/up_resample.wav", "{w}/mastered.wav"],
                  "mastered.wav"))
-    chains = [("auto", "auto")] + [("rnnoise", "auto")] * ("rnnoise" in enhancers)
+    rows.append(("master/ffmpeg-loudnorm", ["loudnorm", "{w}/up_resample.wav",
+                                            "{w}/loudnorm.wav"], "loudnorm.wav"))
+    if "deepfilternet" in enhancers:
+        rows.append(("deepfilternet3 alone", ["dfn3", "{m4a}", "{w}/dfn3.wav"], "dfn3.wav"))
+    chains = [("auto", "auto"), ("dsp", "auto")] + [("erbnet", "auto")] * ("erbnet" in enhancers)
     for engine, up in chains:
         rows.append((f"chain/{engine}+{up}", ["chain", "{m4a}", f"{{w}}/chain_{engine}.wav",
                                               "--engine", engine, "--upsampler", up],
@@ -111,7 +120,8 @@ def plan(enhancers: list[str], upsamplers: list[str]) -> list[tuple[str, list[st
 
 
 def bench_stages(short_s: float, long_s: float, max_stage_s: float,
-                 threads: int, short_only: bool = False) -> dict[str, Any]:
+                 threads: int, short_only: bool = False,
+                 long_rows: set[str] | None = None) -> dict[str, Any]:
     enhancers, upsamplers = engine_names()
     rows = plan(enhancers, upsamplers)
     results: dict[str, dict[str, Any]] = {}
@@ -121,6 +131,9 @@ def bench_stages(short_s: float, long_s: float, max_stage_s: float,
         m4a = input_file(duration_s)
         with tempfile.TemporaryDirectory(prefix=f"speakup-bench-{label}-") as work:
             for name, template, out_name in rows:
+                if label == "long" and long_rows and name not in long_rows and \
+                        not any(name.startswith(f"{row}/") for row in long_rows):
+                    continue
                 args = [a.format(m4a=m4a, w=work) for a in template]
                 cap = None
                 if label == "long" and name in results and "rtf" in results[name]["short"]:
@@ -141,8 +154,9 @@ def stages_markdown(report: dict[str, Any]) -> str:
     lines = [f"### Stages: real-time factor (seconds of compute per second of audio) and peak "
              f"memory, {report['threads']} threads, {report['cpus']} CPUs (load average at the "
              f"end {report['load_average_1min']})", "",
-             f"| stage / engine | RTF {short:.0f} s input | peak MiB | RTF {long / 60:.0f} min "
-             f"input | peak MiB | note |", "|---|---|---|---|---|---|"]
+             f"| stage / engine | RTF {_span(short)} | whole process s {_span(short)} | peak MiB "
+             f"| RTF {_span(long)} | peak MiB | loudness, true peak | note |",
+             "|---|---|---|---|---|---|---|---|"]
     for name, r in report["rows"].items():
         s, g = r.get("short", {}), r.get("long", {})
         note = s.get("error") or g.get("error") or ""
@@ -151,21 +165,57 @@ def stages_markdown(report: dict[str, Any]) -> str:
         elif g.get("partial"):
             note = (f"partial: stopped after {g['seconds']:.0f} s before its output was written "
                     "(multi-pass); peak memory over that time")
-        lines.append(f"| {name} | {s.get('rtf', '–')} | {s.get('peak_rss_mb', '–')} | "
-                     f"{g.get('rtf', '–')} | {g.get('peak_rss_mb', '–')} | {note} |")
-    lines += ["", "RTF < 1 is faster than real time. Peak MiB includes the imported libraries "
-              "(torch ≈ 300 MiB); equal peaks on both inputs mean memory stays flat."]
+        accuracy = ""
+        if "output_lufs" in s:
+            accuracy = f"{s['output_lufs']} LUFS, {s['output_true_peak_dbtp']} dBTP"
+        lines.append(f"| {name} | {s.get('rtf', '–')} | {s.get('process_s', '–')} | "
+                     f"{s.get('peak_rss_mb', '–')} | {g.get('rtf', '–')} | "
+                     f"{g.get('peak_rss_mb', '–')} | {accuracy} | {note} |")
+    lines += ["", "RTF < 1 is faster than real time; it times the work, after imports and model "
+              "loading. Whole process s: the command from start to exit, imports included. Peak "
+              "MiB includes the imported libraries (torch ≈ 300 MiB); equal peaks on both inputs "
+              "mean memory stays flat. Mastering rows: podcast target −16 LUFS, ≤ −1 dBTP, "
+              "measured on the written file (4× oversampled true peak)."]
+    lines += _versus_dfn3(report["rows"], short)
     return "\n".join(lines) + "\n"
+
+
+def _span(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
+
+
+def _versus_dfn3(rows: dict[str, Any], short_s: float) -> list[str]:
+    dfn3 = rows.get("deepfilternet3 alone", {}).get("short", {})
+    if "process_s" not in dfn3:
+        return []
+    lines = ["", f"#### The whole chain against DeepFilterNet3 alone ({_span(short_s)}, same run)",
+             "", "| chain | whole process s | ratio to DFN3 alone | work s | ratio | seconds "
+             "per stage |", "|---|---|---|---|---|---|"]
+    for name, row in rows.items():
+        chain = row.get("short", {})
+        if not name.startswith("chain/") or "process_s" not in chain:
+            continue
+        stages = ", ".join(f"{k} {v:.2f}" for k, v in chain.get("stage_seconds", {}).items() if v)
+        lines.append(f"| {name} ({chain.get('engines', {}).get('enhancer', '?')}) | "
+                     f"{chain['process_s']} | {chain['process_s'] / dfn3['process_s']:.2f} | "
+                     f"{chain['seconds']} | {chain['seconds'] / dfn3['seconds']:.2f} | "
+                     f"{stages} |")
+    lines.append(f"| DeepFilterNet3 alone (decode 48 kHz, model, WAV) | {dfn3['process_s']} | "
+                 f"1.00 | {dfn3['seconds']} | 1.00 | |")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="20 s / 3 min inputs, 10 s load")
-    parser.add_argument("--short-s", type=float, default=60.0)
+    parser.add_argument("--short-s", type=float, default=300.0)
     parser.add_argument("--long-s", type=float, default=7200.0)
     parser.add_argument("--max-stage-s", type=float, default=600.0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--only", default="stages,load,jobs")
+    parser.add_argument("--long-rows", default="",
+                        help="comma-separated rows (or row prefixes, e.g. enhance) to run on the "
+                             "long input; all when empty")
     parser.add_argument("--short-only", action="store_true",
                         help="re-measure the short input only; keep the long rows on file")
     args = parser.parse_args(argv)
@@ -175,7 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     if "stages" in only:
         report = bench_stages(args.short_s, args.long_s, args.max_stage_s, args.threads,
-                              args.short_only)
+                              args.short_only, set(filter(None, args.long_rows.split(","))))
         stem = "stages_quick" if args.quick else "stages"
         if args.short_only and (RESULTS / f"{stem}.json").exists():
             kept = json.loads((RESULTS / f"{stem}.json").read_text())

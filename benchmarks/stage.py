@@ -4,6 +4,8 @@
     python -m benchmarks.stage enhance  IN.wav  OUT.wav --engine dsp
     python -m benchmarks.stage upsample IN.wav  OUT.wav --engine resample
     python -m benchmarks.stage master   IN.wav  OUT.wav
+    python -m benchmarks.stage loudnorm IN.wav  OUT.wav      # FFmpeg's two-pass loudnorm
+    python -m benchmarks.stage dfn3     IN.m4a  OUT.wav      # DeepFilterNet3 alone, 48 kHz
     python -m benchmarks.stage chain    IN.m4a  OUT.wav --engine auto --upsampler auto
     python -m benchmarks.stage bandsplit IN.m4a OUT.wav
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import tempfile
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -87,6 +90,7 @@ def run_stage(stage: str, src: Path, dst: Path, engine: str, upsampler: str,
     from shared.audio.decode import DecodeLimits, probe_and_decode_to_wav
 
     fn = None
+    extra: dict[str, object] = {}
     if stage == "decode":
         def fn() -> None:
             probe_and_decode_to_wav(src, dst, target_rate_hz=ENHANCE_RATE_HZ, limits=DecodeLimits())
@@ -114,8 +118,31 @@ def run_stage(stage: str, src: Path, dst: Path, engine: str, upsampler: str,
         from services.upsampler.finish import finish_file
 
         def fn() -> None:
-            finish_file(src, dst, target_rate_hz=ENGINE_RATE_HZ, preset="podcast", fmt="wav",
-                        bit_depth=24)
+            metrics = finish_file(src, dst, target_rate_hz=ENGINE_RATE_HZ, preset="podcast",
+                                  fmt="wav", bit_depth=24)
+            extra.update(output_lufs=metrics["output_lufs"],
+                         output_true_peak_dbtp=metrics["output_true_peak_dbtp"])
+    elif stage == "loudnorm":
+        from benchmarks.loudnorm import loudnorm_file
+
+        def fn() -> None:
+            result = loudnorm_file(src, dst, -16.0, -1.0)
+            extra.update(output_lufs=result["output_lufs"],
+                         output_true_peak_dbtp=result["output_true_peak_dbtp"])
+            extra["measure_s"] = result["seconds"]  # the measurement after is not timed
+    elif stage == "dfn3":
+        from services.enhancer import engines
+
+        model = engines.get("deepfilternet")
+
+        def fn() -> None:
+            with tempfile.TemporaryDirectory(prefix="speakup-bench-dfn3-") as tmp:
+                decoded = Path(tmp, "in48k.wav")
+                probe_and_decode_to_wav(src, decoded, target_rate_hz=ENGINE_RATE_HZ,
+                                        limits=DecodeLimits())
+                process_file(decoded, dst, lambda x: model.enhance(x, ENGINE_RATE_HZ, 1.0),
+                             block_s=BLOCK_S, overlap_s=0.5, context_s=1.0,
+                             workers=engines.block_workers(model))
     elif stage == "chain":
         from services.enhancer import engines  # noqa: I001 - warm both registries first
         from services.upsampler import engines as up_engines
@@ -124,8 +151,10 @@ def run_stage(stage: str, src: Path, dst: Path, engine: str, upsampler: str,
         engines.get(engine), up_engines.get(upsampler)
 
         def fn() -> None:
-            enhance_file(src, dst, ChainOptions(engine=engine, upsampler=upsampler,
-                                                block_s=BLOCK_S))
+            report = enhance_file(src, dst, ChainOptions(engine=engine, upsampler=upsampler,
+                                                         block_s=BLOCK_S))
+            extra["stage_seconds"] = report.metrics["stage_seconds"]
+            extra["engines"] = report.engine
     elif stage == "bandsplit":
         def fn() -> None:
             bandsplit(src, dst)
@@ -136,11 +165,12 @@ def run_stage(stage: str, src: Path, dst: Path, engine: str, upsampler: str,
     import_rss = rss_mb()
     started = time.perf_counter()
     fn()
-    seconds = time.perf_counter() - started
+    seconds = float(extra.pop("measure_s", time.perf_counter() - started))
     audio_s = sf.info(str(dst)).duration
     return {"stage": stage, "seconds": round(seconds, 3), "audio_s": round(audio_s, 2),
             "rtf": round(seconds / max(audio_s, 1e-9), 5),
-            "rss_after_imports_mb": round(import_rss), "peak_rss_mb": round(peak_rss_mb())}
+            "rss_after_imports_mb": round(import_rss), "peak_rss_mb": round(peak_rss_mb()),
+            **extra}
 
 
 def bandsplit(src: Path, dst: Path) -> None:
@@ -166,8 +196,8 @@ def bandsplit(src: Path, dst: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("stage", choices=["decode", "enhance", "upsample", "master", "chain",
-                                          "bandsplit", "generate"])
+    parser.add_argument("stage", choices=["decode", "enhance", "upsample", "master", "loudnorm",
+                                          "dfn3", "chain", "bandsplit", "generate"])
     parser.add_argument("src", type=Path)
     parser.add_argument("dst", type=Path, nargs="?")
     parser.add_argument("--engine", default="auto")

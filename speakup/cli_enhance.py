@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,8 +51,6 @@ def _overall(stage: str, fraction: float) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    from speakup.pipeline import ChainOptions
-
     err = Console(stderr=True, highlight=False)
     # A table piped to a file or a CI log is not squeezed into 80 columns.
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 132)
@@ -68,28 +67,23 @@ def run(args: argparse.Namespace) -> int:
     except UsageError as exc:
         err.print(f"speakup enhance: {exc}")
         return Exit.USAGE
-    if (usage := _check_engines(args)) is not None:
-        err.print(f"speakup enhance: {usage}")
-        return Exit.USAGE
+    # the engines load (torch, TensorFlow: seconds) while the first input decodes; an unknown
+    # name is still a usage error before anything is written
+    check = ThreadPoolExecutor(1, thread_name_prefix="engines").submit(_check_engines, args)
+
+    def engines_ready() -> None:
+        if (usage := check.result()) is not None:
+            raise UsageError(usage)
+
     outcomes = [Outcome(src, dst) for src, (dst, _) in zip(inputs, plans, strict=True)]
     progress = Progress(TextColumn("{task.description}", style="bold"), BarColumn(),
                         TaskProgressColumn(), TextColumn("{task.fields[stage]}"),
                         TimeElapsedColumn(), console=err, disable=args.quiet)
-    with progress:
-        tasks = [progress.add_task(o.src.name, total=1.0, stage="waiting", start=False)
-                 for o in outcomes]
-        for outcome, task, (_, fmt) in zip(outcomes, tasks, plans, strict=True):
-            options = ChainOptions(engine=args.engine, upsampler=args.upsampler,
-                                   preset=args.preset, strength=args.strength,
-                                   sample_rate_hz=args.sample_rate, format=fmt,
-                                   bit_depth=args.bit_depth, bitrate_kbps=args.bitrate,
-                                   title=args.title, artist=args.artist)
-            progress.start_task(task)
-            _enhance_one(outcome, options, lambda s, f, t=task: progress.update(
-                t, completed=_overall(s, f), stage=STAGE_WORDS.get(s, s)))
-            progress.update(task, completed=1.0 if outcome.status == "ok" else
-                            progress.tasks[task].completed, stage=_final_words(outcome))
-            progress.stop_task(task)
+    try:
+        _run_all(outcomes, plans, args, progress, engines_ready)
+    except UsageError as exc:
+        err.print(f"speakup enhance: {exc}")
+        return Exit.USAGE
     if args.json:
         out.print_json(json.dumps([o.row() for o in outcomes]))
     else:
@@ -104,14 +98,39 @@ def run(args: argparse.Namespace) -> int:
     return _exit_code(outcomes)
 
 
-def _enhance_one(outcome: Outcome, options: Any, progress: Any) -> None:
+def _run_all(outcomes: list[Outcome], plans: list[Any], args: argparse.Namespace,
+             progress: Progress, engines_ready: Any) -> None:
+    from speakup.pipeline import ChainOptions
+
+    with progress:
+        tasks = [progress.add_task(o.src.name, total=1.0, stage="waiting", start=False)
+                 for o in outcomes]
+        for outcome, task, (_, fmt) in zip(outcomes, tasks, plans, strict=True):
+            options = ChainOptions(engine=args.engine, upsampler=args.upsampler,
+                                   preset=args.preset, strength=args.strength,
+                                   sample_rate_hz=args.sample_rate, format=fmt,
+                                   bit_depth=args.bit_depth, bitrate_kbps=args.bitrate,
+                                   title=args.title, artist=args.artist)
+            progress.start_task(task)
+            _enhance_one(outcome, options, lambda s, f, t=task: progress.update(
+                t, completed=_overall(s, f), stage=STAGE_WORDS.get(s, s)), engines_ready)
+            progress.update(task, completed=1.0 if outcome.status == "ok" else
+                            progress.tasks[task].completed, stage=_final_words(outcome))
+            progress.stop_task(task)
+    engines_ready()  # an unknown engine is a usage error even when no input decoded
+
+
+def _enhance_one(outcome: Outcome, options: Any, progress: Any,
+                 ready: Any = None) -> None:
     from shared.audio.decode import AudioRejected
     from speakup.pipeline import enhance_file
 
     started = time.perf_counter()
     outcome.dst.parent.mkdir(parents=True, exist_ok=True)
     try:
-        report = enhance_file(outcome.src, outcome.dst, options, progress=progress)
+        report = enhance_file(outcome.src, outcome.dst, options, progress=progress, ready=ready)
+    except UsageError:
+        raise
     except AudioRejected as exc:
         outcome.status, outcome.code, outcome.error = "rejected", exc.code, exc.message
     except KeyboardInterrupt:

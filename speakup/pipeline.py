@@ -53,17 +53,22 @@ Progress = Callable[[str, float], None]
 
 
 def enhance_file(src: Path, dst: Path, options: ChainOptions,
-                 progress: Progress | None = None) -> ChainReport:
-    from services.upsampler.finish import finish_file
-    from services.upsampler.quality import safe_quality_report
+                 progress: Progress | None = None,
+                 ready: Callable[[], None] | None = None) -> ChainReport:
+    """``ready``: called once the input is decoded, before the engines are used (the CLI waits
+    there for the engines it loads while the first input decodes)."""
 
     def tell(stage: str, fraction: float) -> None:
         if progress is not None:
             progress(stage, fraction)
 
+    tell("decode", 0.0)
+    from services.upsampler.finish import finish_file
+    from services.upsampler.quality import safe_quality_report
+
     report = ChainReport()
     with tempfile.TemporaryDirectory(prefix="speakup-") as tmp:
-        wide, enhanced = enhance_wide(src, Path(tmp), options, report, tell)
+        wide, enhanced = enhance_wide(src, Path(tmp), options, report, tell, ready)
         fmt = output_format(src, options.format)
         tags = {"title": options.title or "", "artist": options.artist or ""}
         report.metrics.update(finish_file(
@@ -80,7 +85,7 @@ def enhance_file(src: Path, dst: Path, options: ChainOptions,
 
 
 def enhance_wide(src: Path, tmp: Path, options: ChainOptions, report: ChainReport,
-                 tell: Progress) -> tuple[Path, Path]:
+                 tell: Progress, ready: Callable[[], None] | None = None) -> tuple[Path, Path]:
     """Everything before mastering: ``(the result at 48 kHz — or at the input's own rate where
     it needed no super-resolution, or 16 kHz when asked for —, the enhanced 16 kHz signal)``,
     both under ``tmp``; facts, engines and timings go into ``report``."""
@@ -93,7 +98,8 @@ def enhance_wide(src: Path, tmp: Path, options: ChainOptions, report: ChainRepor
     clock = report.clock
     with clock.stage("decode"):
         info = probe_and_decode_to_wav(src, decoded, target_rate_hz=ENHANCE_RATE_HZ,
-                                       limits=DecodeLimits(), wide_wav_path=wide_in)
+                                       limits=DecodeLimits(), wide_wav_path=wide_in,
+                                       progress=lambda f: tell("decode", 0.9 * f))
         report.input = _as_dict(info)
         lufs, peak = measure_file(decoded)
         report.metrics.update(input_lufs=lufs, input_true_peak_dbtp=peak,
@@ -101,6 +107,8 @@ def enhance_wide(src: Path, tmp: Path, options: ChainOptions, report: ChainRepor
         band = plan(sf.info(str(wide_in)).samplerate, info.bandwidth_hz)
         keep_band = band.keep_input_band and options.sample_rate_hz > ENHANCE_RATE_HZ
     tell("decode", 1.0)
+    if ready is not None:
+        ready()
 
     with clock.stage("enhance"):
         engine = enhance_engines.get(options.engine)

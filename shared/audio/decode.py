@@ -156,7 +156,8 @@ def _demux_and_decode(
 
 
 def _decode(src_path: Path, target_rate_hz: int, limits: DecodeLimits, sink: Sink,
-            open_wide: Callable[[int], Sink] | None = None) -> InputInfo:
+            open_wide: Callable[[int], Sink] | None = None,
+            progress: Callable[[float], None] | None = None) -> InputInfo:
     """``open_wide(rate)``, once the header is read: a sink for the input at that rate."""
     started = time.monotonic()
     size_bytes = src_path.stat().st_size  # a missing file is our bug, not the user's: raises
@@ -176,10 +177,14 @@ def _decode(src_path: Path, target_rate_hz: int, limits: DecodeLimits, sink: Sin
         meter = BandwidthMeter(wide_rate_hz(header.sample_rate_hz))
         wide_sink = open_wide(meter.rate_hz) if open_wide is not None else None
 
+        expected_s = header.duration_s or 0.0
+
         def wide(block: np.ndarray) -> None:
             meter.add(block)
             if wide_sink is not None:
                 wide_sink(block)
+            if progress is not None and expected_s > 0:
+                progress(min(pipeline.samples_s / expected_s, 1.0))
 
         pipeline = FramePipeline(
             target_rate_hz,
@@ -235,11 +240,13 @@ def probe_and_decode_to_wav(
     limits: DecodeLimits | None = None,
     subtype: Literal["FLOAT", "PCM_16"] = "FLOAT",
     wide_wav_path: Path | str | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> InputInfo:
     """Decode ``src_path`` to a mono WAV at ``target_rate_hz``; raises `AudioRejected`.
 
     ``wide_wav_path``: also write the input at `wide_rate_hz` (its own rate, at most 48 kHz),
     mono float. The WAVs appear only when the whole input passed (written beside, then renamed).
+    ``progress``: the share decoded (0..1, by the header's duration), block by block.
     """
     with contextlib.ExitStack() as stack:
         out = stack.enter_context(_atomic_wav(Path(dst_wav_path), target_rate_hz, subtype))
@@ -253,7 +260,7 @@ def probe_and_decode_to_wav(
             return stack.enter_context(_atomic_wav(Path(wide_wav_path), rate_hz, "FLOAT")).write
 
         return _decode(Path(src_path), target_rate_hz, limits or DecodeLimits(), write,
-                       open_wide if wide_wav_path is not None else None)
+                       open_wide if wide_wav_path is not None else None, progress)
 
 
 @contextlib.contextmanager

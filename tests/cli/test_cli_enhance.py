@@ -146,3 +146,32 @@ def test_eval_hands_its_arguments_to_the_harness(monkeypatch):
     monkeypatch.setattr(evaluation.cli, "main", lambda argv: seen.append(argv) or 0)
     assert main(["eval", "--engines", "dsp", "--help"]) == 0
     assert seen == [["--engines", "dsp", "--help"]]
+
+
+@pytest.mark.parametrize("engine_flag", ["--engine", "--upsampler"])
+def test_an_unknown_engine_writes_nothing_even_after_decoding(folder: Path, tmp_path: Path,
+                                                             engine_flag: str):
+    """The engines load while the first input decodes: a wrong name still ends in exit 2 with
+    no output — also when the only input is rejected before any engine would run."""
+    out = tmp_path / "out"
+    (folder / "broken.wav").write_bytes(b"RIFF....WAVEnot really" * 20)
+    for inputs in ([folder / "memo.m4a", folder / "call.wav"], [folder / "broken.wav"]):
+        code = main(["enhance", *map(str, inputs), "-o", str(out), "-q", engine_flag, "nope"])
+        assert code == Exit.USAGE
+        assert not out.exists() or not any(out.iterdir())
+
+
+def test_progress_moves_while_decoding(tmp_path: Path):
+    """The first progress comes before any engine loads, and decoding reports its share."""
+    from speakup.pipeline import ChainOptions, enhance_file
+
+    src = tmp_path / "long.m4a"
+    src.write_bytes(av_encode("ipod", "aac", [_tone(40.0, 48000)], 48000))
+    seen: list[tuple[str, float]] = []
+    enhance_file(src, tmp_path / "out.wav", ChainOptions(engine="passthrough",
+                                                         upsampler="resample"),
+                 progress=lambda stage, f: seen.append((stage, f)))
+    assert seen[0] == ("decode", 0.0)
+    decode = [f for stage, f in seen if stage == "decode"]
+    assert len(decode) >= 5 and decode == sorted(decode) and 0.0 < decode[-2] < 1.0
+    assert [stage for stage, _ in seen].index("enhance") > len(decode) - 1
