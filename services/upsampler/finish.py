@@ -4,11 +4,15 @@ lossy files are decoded again and measured, video inputs keep their picture).
 
 Files up to `WHOLE_FILE_MAX_S` (2 min) are mastered whole (with the leveler); longer ones stream
 through `master_file` in constant memory: a 2-hour podcast costs no more RAM than a 2-minute memo.
+WAV and FLAC are mastered straight into the delivered file (one writing pass; the `encode` stage
+then takes no time); lossy formats go through a mastered float WAV that `deliver` encodes.
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
+import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -20,6 +24,7 @@ import soxr
 from shared.audio.deliver import deliver, mastering_ceiling_dbtp
 from shared.audio.formats import OutputFormat, delivered_rate_hz, get_format
 from shared.audio.mastering import PRESET_LUFS, master, master_file
+from shared.audio.publish import open_lossless
 from shared.timing import StageClock
 
 WHOLE_FILE_MAX_S = 120.0  # whole-signal mastering costs ~7 MiB per second of 48 kHz audio
@@ -47,20 +52,20 @@ def finish_file(src: Path, dst: Path, *, target_rate_hz: int, preset: str,
                 resample_file(src, resampled, rate_hz)
                 src = resampled
             tell(0.2)
-            mastered = Path(tmp, "mastered.wav")
-            if sf.info(str(src)).duration <= WHOLE_FILE_MAX_S:
-                audio, rate = sf.read(str(src), dtype="float32", always_2d=True)
-                out, report = master(audio[:, 0], rate, preset, ceiling_dbtp=ceiling)
-                sf.write(str(mastered), np.clip(out, -1.0, 1.0), rate, subtype="FLOAT",
-                         format="WAV")
+            if not fmt.lossy:  # one writing pass: mastered straight into the delivered file
+                report = _master_lossless(src, dst, preset, fmt, rate_hz, bit_depth, tags,
+                                          ceiling, lambda f: tell(0.2 + 0.7 * f))
+                delivery = None
             else:
-                report = master_file(src, mastered, preset, subtype="FLOAT", fmt="wav",
-                                     ceiling_dbtp=ceiling, progress=lambda f: tell(0.2 + 0.7 * f))
+                mastered = Path(tmp, "mastered.wav")
+                report = _master(src, mastered, preset, ceiling,
+                                 lambda f: tell(0.2 + 0.7 * f))
             tell(0.9)
-        with clock.stage("encode"):
-            delivery = deliver(mastered, dst, fmt, rate_hz=rate_hz,
-                               target_lufs=PRESET_LUFS[preset], bit_depth=bit_depth,
-                               bitrate_kbps=bitrate_kbps, tags=tags, video_src=video_src)
+        if fmt.lossy:
+            with clock.stage("encode"):
+                delivery = deliver(mastered, dst, fmt, rate_hz=rate_hz,
+                                   target_lufs=PRESET_LUFS[preset], bit_depth=bit_depth,
+                                   bitrate_kbps=bitrate_kbps, tags=tags, video_src=video_src)
     tell(1.0)
     metrics: dict[str, Any] = {
         "output_lufs": _r(report.get("output_lufs")),
@@ -71,12 +76,40 @@ def finish_file(src: Path, dst: Path, *, target_rate_hz: int, preset: str,
         "output_format": fmt.name,
         "preset": preset,
     }
-    if delivery.measured is not None:  # lossy: what the delivered file decodes to
+    if delivery is not None and delivery.measured is not None:  # lossy: the file decoded
         metrics.update(output_lufs=_r(delivery.measured.lufs),
                        output_true_peak_dbtp=_r(delivery.measured.true_peak_dbtp),
                        output_duration_s=round(delivery.measured.duration_s, 3),
                        encodes=delivery.encodes)
     return metrics
+
+
+def _master(src: Path, dst: Path | sf.SoundFile, preset: str, ceiling: float,
+            progress: Callable[[float], None]) -> dict[str, Any]:
+    """Short files whole (with the leveler), longer ones streamed."""
+    if sf.info(str(src)).duration <= WHOLE_FILE_MAX_S:
+        audio, rate = sf.read(str(src), dtype="float32", always_2d=True)
+        out, report = master(audio[:, 0], rate, preset, ceiling_dbtp=ceiling)
+        if isinstance(dst, sf.SoundFile):
+            dst.write(out)
+        else:
+            sf.write(str(dst), out, rate, subtype="FLOAT", format="WAV")
+        return report
+    return master_file(src, dst, preset, ceiling_dbtp=ceiling, progress=progress)
+
+
+def _master_lossless(src: Path, dst: Path, preset: str, fmt: OutputFormat, rate_hz: int,
+                     bit_depth: int, tags: Mapping[str, str] | None, ceiling: float,
+                     progress: Callable[[float], None]) -> dict[str, Any]:
+    """Master into `dst` (WAV/FLAC, tagged), written beside and renamed: never half a file."""
+    part = dst.with_name(f".{dst.name}.{uuid.uuid4().hex}.part")
+    try:
+        with open_lossless(part, fmt, rate_hz, bit_depth, tags) as writer:
+            report = _master(src, writer, preset, ceiling, progress)
+        os.replace(part, dst)
+    finally:
+        part.unlink(missing_ok=True)
+    return report
 
 
 def resample_file(src: Path, dst: Path, target_rate_hz: int) -> None:

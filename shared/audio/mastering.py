@@ -10,6 +10,7 @@ fed a `ProgrammeAnalysis` as it wrote), the gain search on the measurements
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -86,12 +87,14 @@ def master(audio: np.ndarray, sample_rate_hz: int, preset: str,
     return out.astype(np.float32), report.as_dict()
 
 
-def master_file(src: Path, dst: Path, preset: str, *, subtype: str, fmt: str,
-                block_s: float = BLOCK_S, progress: Callable[[float], None] | None = None,
+def master_file(src: Path, dst: Path | sf.SoundFile, preset: str, *, subtype: str = "FLOAT",
+                fmt: str = "wav", block_s: float = BLOCK_S,
+                progress: Callable[[float], None] | None = None,
                 ceiling_dbtp: float = CEILING_DBTP,
                 analysis: ProgrammeAnalysis | None = None) -> dict:
-    """Stream `src` (mono WAV) into `dst` mastered, in constant memory. ``analysis``: `src` as
-    measured while it was written (saves the reading pass)."""
+    """Stream `src` (mono WAV) into `dst` mastered, in constant memory. `dst`: a path (written
+    as ``fmt``/``subtype``) or an open writer (e.g. the delivered file itself, tagged).
+    ``analysis``: `src` as measured while it was written (saves the reading pass)."""
     target = _target(preset)
     tell = progress or (lambda _: None)
     if analysis is None:
@@ -250,13 +253,14 @@ def level(
     return x * 10.0 ** (gain_db / 20.0)
 
 
-def _write(src: Path, dst: Path, plan: Plan, block_s: float, *, subtype: str, fmt: str,
-           progress: Callable[[float], None] = lambda _: None) -> None:
+def _write(src: Path, dst: Path | sf.SoundFile, plan: Plan, block_s: float, *, subtype: str,
+           fmt: str, progress: Callable[[float], None] = lambda _: None) -> None:
     """The writing pass."""
     info = sf.info(str(src))
     done = 0
-    with sf.SoundFile(str(dst), "w", samplerate=info.samplerate, channels=1, subtype=subtype,
-                      format=fmt) as writer:
+    with contextlib.ExitStack() as stack:
+        writer = dst if isinstance(dst, sf.SoundFile) else stack.enter_context(sf.SoundFile(
+            str(dst), "w", samplerate=info.samplerate, channels=1, subtype=subtype, format=fmt))
         blocksize = -(-int(block_s * info.samplerate) // plan.segment) * plan.segment
         for chunk in sf.blocks(str(src), blocksize=blocksize, dtype="float32"):
             x = chunk.reshape(-1)

@@ -63,15 +63,24 @@ def encode_audio_file(src_wav: Path, dst: Path, fmt: OutputFormat, *, rate_hz: i
 def _write_lossless(src_wav: Path, dst: Path, fmt: OutputFormat, bit_depth: int,
                     tags: Mapping[str, str] | None) -> None:
     info = sf.info(str(src_wav))
-    with sf.SoundFile(str(src_wav)) as reader, sf.SoundFile(
-        str(dst), "w", samplerate=info.samplerate, channels=1, subtype=_SUBTYPES[bit_depth],
-        format="FLAC" if fmt.name == "flac" else "WAV",
+    with sf.SoundFile(str(src_wav)) as reader, open_lossless(
+        dst, fmt, info.samplerate, bit_depth, tags
     ) as writer:
-        for name in TAG_NAMES:  # RIFF INFO (INAM, IART) in WAV, Vorbis comments in FLAC
-            if tags and tags.get(name):
-                setattr(writer, name, tags[name])
         for block in reader.blocks(blocksize=int(BLOCK_S * info.samplerate), dtype="float32"):
             writer.write(np.clip(block.reshape(-1), -1.0, 1.0))
+
+
+def open_lossless(dst: Path, fmt: OutputFormat, rate_hz: int, bit_depth: int,
+                  tags: Mapping[str, str] | None) -> sf.SoundFile:
+    """A mono WAV/FLAC writer at ``bit_depth`` with the tags set: RIFF INFO (INAM, IART) in WAV,
+    Vorbis comments in FLAC."""
+    writer = sf.SoundFile(str(dst), "w", samplerate=rate_hz, channels=1,
+                          subtype=_SUBTYPES[bit_depth],
+                          format="FLAC" if fmt.name == "flac" else "WAV")
+    for name in TAG_NAMES:
+        if tags and tags.get(name):
+            setattr(writer, name, tags[name])
+    return writer
 
 
 def _set_tags(metadata: Any, tags: Mapping[str, str] | None) -> None:

@@ -35,7 +35,8 @@ def test_quiet_json_success_writes_nothing_to_stderr(tmp_path: Path) -> None:
     assert rows[0]["engine"]["upsampler"] in {"unet", "resample"}
     stages = rows[0]["metrics"]["stage_seconds"]
     assert tuple(stages) == STAGES and all(s >= 0 for s in stages.values())
-    assert stages["enhance"] > 0 and stages["master"] > 0 and stages["encode"] > 0
+    assert stages["enhance"] > 0 and stages["master"] > 0
+    assert stages["encode"] == 0.0  # WAV: mastered straight into the delivered file
     assert sum(stages.values()) <= rows[0]["seconds"] + 0.01  # "seconds" is rounded to 10 ms
 
 

@@ -72,7 +72,8 @@ def test_presigned_upload_runs_every_state_and_erases_after_download(stack, reco
     assert metrics["output_true_peak_dbtp"] <= -1.0
     stages = metrics["stage_seconds"]  # both workers' stages, one timing helper
     assert set(stages) == set(STAGES) and all(v >= 0 for v in stages.values())
-    assert stages["decode"] > 0 and stages["enhance"] > 0 and stages["encode"] > 0
+    assert stages["decode"] > 0 and stages["enhance"] > 0 and stages["master"] > 0
+    assert stages["encode"] == 0.0  # WAV: mastered straight into the delivered file
     assert sum(stages.values()) <= metrics["enhance_s"] + metrics["upsample_s"] + 0.01 <= wall_s
 
     result = client.get(f"/v1/jobs/{job_id}/result", headers=_auth(token),
