@@ -10,6 +10,8 @@ edge effects the overlap hides.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import soxr
 
@@ -42,17 +44,34 @@ def _length_multiple(model) -> int:
     return 2 ** len(strided)
 
 
+_graphs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _graph(model):
+    """The model's forward pass as one traced `tf.function`, built once per model. Eager Keras
+    pays Python per layer and call: one chunk at a time ran at half the speed of four, traced it
+    runs as fast as four at a quarter of the activations' memory (measured on 2 cores)."""
+    if model not in _graphs:
+        import tensorflow as tf
+
+        held = weakref.ref(model)  # the graph must not keep its key alive
+        _graphs[model] = tf.function(lambda inputs: held()(inputs, training=False),
+                                     reduce_retracing=True)
+    return _graphs[model]
+
+
 def _run_model(model, chunks: np.ndarray, batch_size: int, cutoff_hz: float) -> np.ndarray:
     """chunks: [N, T] → residuals [N, T] (model output − input)."""
     out = np.empty_like(chunks)
     conditioned = is_conditioned(model)
+    forward = _graph(model)
     for start in range(0, len(chunks), batch_size):
         batch = chunks[start : start + batch_size, :, None]
         if conditioned:
             cutoff = np.full((len(batch), 1), cutoff_hz, dtype=np.float32)
-            result = model([batch, cutoff], training=False)
+            result = forward([batch, cutoff])
         else:
-            result = model(batch, training=False)
+            result = forward(batch)
         out[start : start + batch_size] = np.asarray(result)[..., 0]
     return out - chunks
 
@@ -73,7 +92,7 @@ def upsample_48k(
     interpolated: np.ndarray,
     chunk_s: float = 4.0,
     overlap_s: float = 0.25,
-    batch_size: int = 4,
+    batch_size: int = 1,
     cutoff_hz: float = DEFAULT_CUTOFF_HZ,
 ) -> np.ndarray:
     """interpolated: [T] at 48 kHz (the soxr-interpolated input) → [T] model output; a
