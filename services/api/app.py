@@ -29,7 +29,8 @@ from services.api.metrics import Metrics, MetricsMiddleware
 from services.api.openapi import build_openapi
 from services.api.ratelimit import FixedWindowLimiter
 from services.api.routers import health, jobs
-from shared.jobs.store import JobStore
+from shared.jobs.loop_redis import LoopRedis
+from shared.jobs.store import AsyncJobStore, JobStore
 from shared.logging import configure_logging, log_event
 from shared.runtime import make_celery, make_storage
 from shared.settings import Settings, get_settings
@@ -43,8 +44,8 @@ _PAGE_CSP = (
 )
 
 
-# The status path reads Redis inline on the event loop (see deps.py): a hung Redis must not
-# hold the loop for long, so the api's client times out sooner than the workers' (10 s).
+# A hung Redis must not hold a request for long, so the api's clients time out sooner than the
+# workers' (10 s).
 _REDIS_SOCKET_TIMEOUT_S = 2.0
 _REDIS_CONNECT_TIMEOUT_S = 1.0
 
@@ -60,15 +61,28 @@ def _make_store(settings: Settings) -> JobStore:
     return JobStore(client)
 
 
+def _make_async_store(settings: Settings) -> AsyncJobStore:
+    """The event loop's store (polls, creates): built in the lifespan, on the serving loop."""
+    client = LoopRedis.from_url(
+        settings.redis_url,
+        socket_timeout=_REDIS_SOCKET_TIMEOUT_S,
+        socket_connect_timeout=_REDIS_CONNECT_TIMEOUT_S,
+    )
+    return AsyncJobStore(client)
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    store = _make_store(settings)
+    store, astore = _make_store(settings), _make_async_store(settings)
     storage = make_storage(settings)
     celery = make_celery(settings)
     app.state.store, app.state.storage, app.state.celery = store, storage, celery
-    app.state.limiter = FixedWindowLimiter(store.redis, settings.create_rate_per_minute, 60)
-    app.state.backends = Backends(settings, store, storage, celery, app.state.metrics)
+    app.state.astore = astore
+    app.state.limiter = FixedWindowLimiter(
+        store.redis, settings.create_rate_per_minute, 60, async_client=astore.redis
+    )
+    app.state.backends = Backends(settings, store, storage, celery, app.state.metrics, astore)
     app.state.metrics.queues.redis = store.redis
     await run_in_threadpool(_ensure_bucket, storage, settings)
     if settings.storage_backend == "local":
@@ -85,6 +99,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.storage_app = None
         celery.close()
         store.redis.close()
+        await astore.redis.aclose()
 
 
 def _ensure_bucket(storage: Any, settings: Settings) -> None:

@@ -14,7 +14,7 @@ from services.api.errors import NOT_FOUND
 from services.api.metrics import Metrics
 from services.api.ratelimit import FixedWindowLimiter
 from shared.jobs.model import Job
-from shared.jobs.store import JobStore
+from shared.jobs.store import AsyncJobStore, JobStore
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -79,11 +79,10 @@ async def _authed_job(
     its timing are the same for an unknown id, no token and a wrong token.
     """
     token = credentials.credentials if credentials is not None else ""
-    store: JobStore = request.app.state.store
-    # One HGETALL, called inline on purpose: a thread-pool hop costs more CPU than the Redis
-    # round trip itself (measured), and this is the polling hot path. The api's Redis client
-    # has short socket timeouts (app.py), which bounds how long the loop can be held.
-    job = store.authenticate(job_id, token)
+    store: AsyncJobStore = request.app.state.astore
+    # One script round trip on the asyncio client: no thread-pool hop (it costs more CPU than
+    # the call), and the loop serves other requests while Redis answers.
+    job = await store.authenticate(job_id, token)
     if job is None:
         raise NOT_FOUND
     return job

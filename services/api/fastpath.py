@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.api.errors import NOT_FOUND, error_response, unavailable_response
 from services.api.views import status_answer
-from shared.jobs.store import JobStore
+from shared.jobs.store import AsyncJobStore
 
 PREFIX = "/v1/jobs/"
 ROUTE_PATH = "/v1/jobs/{id}"
@@ -71,10 +71,10 @@ class JobStatusFastPath:
                 authorization = value.decode("latin-1")
                 break
         app_state = scope["app"].state
-        store: JobStore = app_state.store
+        store: AsyncJobStore = app_state.astore
         try:
-            # inline on the loop, as the FastAPI dependency does (deps.py): one HGETALL
-            job = store.authenticate(job_id, bearer_token(authorization))
+            # one round trip, awaited: the loop serves other requests while Redis answers
+            job = await store.authenticate(job_id, bearer_token(authorization))
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             await unavailable_response(ROUTE_PATH, exc)(scope, receive, send)
             return

@@ -105,18 +105,9 @@ class JobStore:
     # -- create and read
     def create(self, job_id: str, token_hash: str, options: JobOptions, status: JobStatus,
                deadline_at: float, client: str | None = None) -> Job:
-        ts = now_iso()
-        mapping = {
-            "id": job_id, "token_hash": token_hash, "status": status.value, "stage": status.value,
-            "progress": "0", "created_at": ts, "updated_at": ts,
-            "options": options.model_dump_json(), "metrics": "{}", "attempts": "{}",
-            "timeline": json.dumps([[status.value, ts]]), "deadline_at": str(deadline_at),
-            "client": client or "",
-        }
-        running = repr(time.time()) if status in RUNNING else ""
-        fields = [x for pair in mapping.items() for x in pair]
-        self._create(keys=[self.key(job_id), DEADLINES, RUNNING_SET],
-                     args=[job_id, mapping["deadline_at"], running, *fields])
+        keys, args, mapping = _create_call(job_id, token_hash, options, status, deadline_at,
+                                           client)
+        self._create(keys=keys, args=args)
         # The hash holds exactly `mapping` (a fresh 128-bit id): no need to read it back.
         return _to_job(mapping)
 
@@ -133,15 +124,8 @@ class JobStore:
         token's SHA-256 (attacker-chosen input is hashed first, so the comparison leaks nothing
         useful) and returns the job only on a match; the match is re-checked in constant time.
         """
-        presented = hash_token(token)
-        key = self.key(job_id if _plausible_id(job_id) else "invalid")
-        flat = self._authenticate(keys=[key], args=[presented])
-        if not flat:
-            return None
-        raw = dict(zip(flat[::2], flat[1::2], strict=True))
-        if not hmac.compare_digest(raw.get("token_hash", _DUMMY_HASH), presented):
-            return None
-        return _to_job(raw)
+        presented, key = _presented(job_id, token)
+        return _authenticated(self._authenticate(keys=[key], args=[presented]), presented)
 
     # -- change
     def transition(self, job_id: str, target: JobStatus, *, deadline_at: Any = KEEP,
@@ -242,6 +226,61 @@ class JobStore:
 
     def ping(self) -> bool:
         return bool(self.redis.ping())
+
+
+class AsyncJobStore:
+    """The api's event-loop side of the store (redis.asyncio): the calls on its hot paths, with
+    the same scripts and keys as `JobStore`, so a request never holds the loop while Redis
+    answers. Under CPU contention that wait, not the CPU, filled the loop (load_workers2.md)."""
+
+    def __init__(self, client: Any) -> None:
+        self.redis: Any = client  # redis.asyncio.Redis, decode_responses=True
+        self._create = client.register_script(_CREATE)
+        self._authenticate = client.register_script(_AUTHENTICATE)
+
+    async def create(self, job_id: str, token_hash: str, options: JobOptions, status: JobStatus,
+                     deadline_at: float, client: str | None = None) -> Job:
+        keys, args, mapping = _create_call(job_id, token_hash, options, status, deadline_at,
+                                           client)
+        await self._create(keys=keys, args=args)
+        return _to_job(mapping)
+
+    async def authenticate(self, job_id: str, token: str) -> Job | None:
+        """As `JobStore.authenticate`."""
+        presented, key = _presented(job_id, token)
+        return _authenticated(await self._authenticate(keys=[key], args=[presented]), presented)
+
+
+def _create_call(job_id: str, token_hash: str, options: JobOptions, status: JobStatus,
+                 deadline_at: float, client: str | None) -> tuple[list[str], list[str],
+                                                                  dict[str, str]]:
+    """Keys and arguments of the create script, and the hash it writes."""
+    ts = now_iso()
+    mapping = {
+        "id": job_id, "token_hash": token_hash, "status": status.value, "stage": status.value,
+        "progress": "0", "created_at": ts, "updated_at": ts,
+        "options": options.model_dump_json(), "metrics": "{}", "attempts": "{}",
+        "timeline": json.dumps([[status.value, ts]]), "deadline_at": str(deadline_at),
+        "client": client or "",
+    }
+    running = repr(time.time()) if status in RUNNING else ""
+    fields = [x for pair in mapping.items() for x in pair]
+    keys = [JobStore.key(job_id), DEADLINES, RUNNING_SET]
+    return keys, [job_id, mapping["deadline_at"], running, *fields], mapping
+
+
+def _presented(job_id: str, token: str) -> tuple[str, str]:
+    """The presented token's hash and the key to look it up under."""
+    return hash_token(token), JobStore.key(job_id if _plausible_id(job_id) else "invalid")
+
+
+def _authenticated(flat: list[str] | None, presented: str) -> Job | None:
+    if not flat:
+        return None
+    raw = dict(zip(flat[::2], flat[1::2], strict=True))
+    if not hmac.compare_digest(raw.get("token_hash", _DUMMY_HASH), presented):
+        return None
+    return _to_job(raw)
 
 
 def _digest(scope: str, key: str) -> str:

@@ -13,6 +13,7 @@ from services.api.creation import (
     check_content_type,
     check_size,
     check_webhook,
+    create_fresh_presigned_job,
     create_presigned_job,
     create_uploaded_job,
     normalize_content_type,
@@ -109,9 +110,7 @@ async def create_job(request: Request, b: BackendsDep) -> Response:
             "characters without spaces (use a random UUID)",
         )
     client = client_id(request)
-    # Redis inline on the loop, as the status path does (deps.py): a thread-pool hop costs more
-    # CPU than the round trip (two hops were ~half a create's CPU: create_profile.md).
-    decision = request.app.state.limiter.hit(client)
+    decision = await request.app.state.limiter.hit_async(client)
     if not decision.allowed:
         raise ApiError(
             429,
@@ -124,11 +123,12 @@ async def create_job(request: Request, b: BackendsDep) -> Response:
         content_type = check_content_type(req.content_type, b.settings)
         check_size(req.size_bytes, b.settings)
         await check_webhook(req.options, b.settings)
-        args = (b, req, content_type, f"json:{client}", key)
-        if signing_may_block(b.storage):
-            created, replayed = await run_io(create_presigned_job, *args)
-        else:  # Redis and a local HMAC: inline, like the rate limit above
-            created, replayed = create_presigned_job(*args)
+        if key or signing_may_block(b.storage):
+            created, replayed = await run_io(
+                create_presigned_job, b, req, content_type, f"json:{client}", key
+            )
+        else:  # the common case, on the loop: no thread-pool hop, no blocking call
+            created, replayed = await create_fresh_presigned_job(b, req, content_type), False
     else:
         created, replayed = await _create_multipart(request, b, f"multipart:{client}", key)
     headers = {"Location": f"/v1/jobs/{created.id}"}
