@@ -130,9 +130,9 @@ def bench_stages(short_s: float, long_s: float, max_stage_s: float,
     for label, duration_s in inputs:
         m4a = input_file(duration_s)
         with tempfile.TemporaryDirectory(prefix=f"speakup-bench-{label}-") as work:
+            wanted = _with_inputs(long_rows, [name for name, _, _ in rows])
             for name, template, out_name in rows:
-                if label == "long" and long_rows and name not in long_rows and \
-                        not any(name.startswith(f"{row}/") for row in long_rows):
+                if label == "long" and wanted is not None and name not in wanted:
                     continue
                 args = [a.format(m4a=m4a, w=work) for a in template]
                 cap = None
@@ -147,6 +147,20 @@ def bench_stages(short_s: float, long_s: float, max_stage_s: float,
                 print(json.dumps({"row": name, "input": label, **outcome}), flush=True)
     return {"short_s": short_s, "long_s": long_s, "threads": threads, "cpus": os.cpu_count(),
             "load_average_1min": round(os.getloadavg()[0], 1), "rows": results}
+
+
+def _with_inputs(chosen: set[str] | None, names: list[str]) -> set[str] | None:
+    """The rows ``chosen`` (names or prefixes such as ``enhance``) and the rows whose outputs
+    they read: enhance reads decode's, upsample enhance/passthrough's, master upsample/resample's.
+    None: every row."""
+    if not chosen:
+        return None
+    picked = {n for n in names if n in chosen or n.split("/")[0] in chosen}
+    needs = {"enhance": ["decode"], "upsample": ["decode", "enhance/passthrough"],
+             "master": ["decode", "enhance/passthrough", "upsample/resample"]}
+    for name in list(picked):
+        picked.update(needs.get(name.split("/")[0], []))
+    return picked
 
 
 def stages_markdown(report: dict[str, Any]) -> str:
