@@ -40,12 +40,13 @@ def crossfade_weights(length: int, crossfade: int, first: bool, last: bool) -> n
 
 @torch.inference_mode()
 def enhance(model: nn.Module, audio: np.ndarray, sample_rate_hz: int,
-            chunk_s: float | None = None, crossfade_s: float = 0.05, batch_size: int = 4
-            ) -> np.ndarray:
+            chunk_s: float | None = None, crossfade_s: float = 0.05,
+            batch_size: int | None = None) -> np.ndarray:
     """audio: [T] float mono at `sample_rate_hz` → enhanced [T] float32, same rate and length.
 
     model: any family's network (HiFi-GAN's Enhancer, ErbNet): it says how much context a
-    chunk needs (`context_samples()`) and its chunk length (`serving_chunk_s`), unless given.
+    chunk needs (`context_samples()`), its chunk length (`serving_chunk_s`) and how many chunks
+    to run at once (`serving_batch_size`, else 4), unless given.
     Runs on the model's device; resamples to the model's rate and back where they differ.
     """
     audio = np.asarray(audio, dtype=np.float32).reshape(-1)
@@ -56,6 +57,8 @@ def enhance(model: nn.Module, audio: np.ndarray, sample_rate_hz: int,
     x = audio if sample_rate_hz == model_rate else soxr.resample(audio, sample_rate_hz,
                                                                  model_rate)
     chunk_s = chunk_s if chunk_s is not None else float(model.serving_chunk_s)
+    if batch_size is None:
+        batch_size = int(getattr(model, "serving_batch_size", 4))
     y = _enhance_at_model_rate(model, x, int(chunk_s * model_rate),
                                max(1, int(crossfade_s * model_rate)), batch_size)
     if sample_rate_hz != model_rate:
