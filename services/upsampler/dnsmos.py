@@ -38,6 +38,10 @@ def _session() -> Any:
     # thread measured slower on two shared cores.
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
+    # No memory arena: a 9 s window's activations (~130 MiB) go back after each run instead of
+    # staying reserved for the worker's lifetime (peak 194 vs 250 MiB, RSS after 93 vs 250).
+    options.enable_cpu_mem_arena = False
+    options.enable_mem_pattern = False
     return ort.InferenceSession(str(model_path()), options, providers=["CPUExecutionProvider"])
 
 
