@@ -1,6 +1,6 @@
 """The bandwidth-aware chain against the old one on held-out real full-band speech made phone-like.
 
-    python -m benchmarks.bandwidth_chain [--data-dir ../shared/data] [--limit N]
+    python -m benchmarks.bandwidth_chain [--data-dir ../shared/data] [--limit N] [--enhancer E]
 
 Held-out speakers (shared/datasplit.py) of `fullband_ravdess/` and the full-band files of
 `clean/` (≥ 44.1 kHz, sound above 10 kHz), each mixed with a held-out real noise recording
@@ -143,7 +143,8 @@ def run_chains(src: Path, tmp: Path, enhancer: Any) -> dict[str, Any]:
             "cutoff_hz": info.bandwidth_hz, "upsampler": {"old": old.engine, "new": new.engine}}
 
 
-def evaluate(data_dir: Path, limit: int | None, seed: int = 15) -> dict[str, Any]:
+def evaluate(data_dir: Path, limit: int | None, seed: int = 15,
+             enhancer_name: str = "auto") -> dict[str, Any]:
     from evaluation.metrics import log_spectral_distance
     from services.enhancer import engines as enhance_engines
     from services.upsampler import engines as upsample_engines
@@ -152,7 +153,7 @@ def evaluate(data_dir: Path, limit: int | None, seed: int = 15) -> dict[str, Any
 
     files = speech_files(data_dir)[:limit]
     noises = [read_48k(p) for p in noise_files(data_dir)]
-    enhancer = enhance_engines.get("auto")
+    enhancer = enhance_engines.get(enhancer_name)
     rng = np.random.default_rng(seed)
     rows: list[dict[str, Any]] = []
     started = time.perf_counter()
@@ -218,8 +219,8 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [f"### The chain on held-out real full-band speech, phone-like ({report['date']})", "",
              f"{n} files (held-out RAVDESS actors and full-band clean/ speakers), real held-out "
              f"noise at {report['snr_db']:.0f} dB SNR, 48 kHz AAC {report['bitrate'] // 1000} "
-             f"kb/s; enhancer `{report['enhancer']}`, upsampler `{report['upsampler']}` (both "
-             "`auto`), before mastering. Against the clean reference, aligned and scaled by least "
+             f"kb/s; enhancer `{report['enhancer']}`, upsampler `{report['upsampler']}`, before "
+             "mastering. Against the clean reference, aligned and scaled by least "
              "squares. LSD: haoheliu/ssr_eval's (log10 power ratio, 16-bit PCM, no floor); "
              "LSD dB: floored 80 dB under the reference's peak (evaluation.metrics).", "",
              "| | LSD | LSD 8–24 kHz | LSD dB | LSD dB 8–24 kHz | frames with 8–24 kHz "
@@ -248,9 +249,10 @@ def main(argv: list[str] | None = None) -> None:
                         default=Path(os.environ.get("SPEAKUP_DATA_DIR",
                                                     REPO.parent / "shared" / "data")))
     parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--enhancer", default="auto", help="enhancement engine for both chains")
     parser.add_argument("--out", type=Path, default=RESULTS / "bandwidth_chain")
     args = parser.parse_args(argv)
-    report = evaluate(args.data_dir, args.limit)
+    report = evaluate(args.data_dir, args.limit, enhancer_name=args.enhancer)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=2))
     args.out.with_suffix(".md").write_text(markdown(report))
