@@ -2,10 +2,12 @@
 server for presigning), measured by benchmarks/loadgen.py; optionally profiled with py-spy.
 
     python -m benchmarks.load [--duration-s 60] [--poll-rate 2000] [--workers 1] [--profile [S]]
+                              [--repeat 1] [--only PREFIXES] [--pythonpath OTHER_TREE]
                               [--loop auto|asyncio|uvloop] [--http auto|h11|httptools]
 
 Writes benchmarks/results/load.json and load.md. Everything on 127.0.0.1; every scenario stops
-after its duration.
+after its duration. `--in-process N` instead measures the CPU of a create and of a poll through
+the app in this process (no HTTP server), for another tree too with `--pythonpath`.
 """
 
 from __future__ import annotations
@@ -147,6 +149,8 @@ def summarize_profile(path: Path, top: int = 15) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from tests.servers import free_port, start_redis_server, start_s3_server
 
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
     work = Path(tempfile.mkdtemp(prefix="speakup-load-"))
     redis_url, stop_redis = start_redis_server(work / "redis")
     s3_url, stop_s3 = start_s3_server(work / "s3")
@@ -178,7 +182,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             (f"mixed_open_loop_{args.poll_rate}_per_s_5pct_creates",
              mixed_requests(host, jobs), 64, args.poll_rate),
         ]
-        for name, make, connections, rate in scenarios:
+        rounds = [(r, *scenario) for r in range(1, args.repeat + 1) for scenario in scenarios]
+        for round_no, name, make, connections, rate in rounds:
             if args.only and not any(name.startswith(o) for o in args.only.split(",")):
                 continue
             spy = None
@@ -189,7 +194,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             outcome = asyncio.run(run_load("127.0.0.1", port, make, name=name,
                                            duration_s=args.duration_s, connections=connections,
                                            rate_per_s=rate, server_pids=pids))
-            summary = {**outcome.summary(), "connections": connections,
+            summary = {**outcome.summary(), "round": round_no, "connections": connections,
                        "load_average_1min": [round(load_before, 1),
                                              round(os.getloadavg()[0], 1)]}
             if spy is not None:
@@ -204,20 +209,108 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         stop_s3()
         stop_redis()
     return {"server": {"workers": args.workers, "loop": args.loop, "http": args.http,
-                       "cpus": os.cpu_count()}, "scenarios": results}
+                       "cpus": os.cpu_count(), "tree": args.pythonpath or "this checkout"},
+            "started_utc": started, "load_average_1_5_15_at_start": load_at_start,
+            "load_average_1_5_15_at_end": [round(x, 2) for x in os.getloadavg()],
+            "scenarios": results}
+
+
+async def _asgi_cpu_us(app: Any, scope: dict[str, Any], body: bytes,
+                       n: int) -> tuple[float, bytes]:
+    """CPU µs per request of `app` answering `scope` n times, driven as ASGI (no HTTP server),
+    and the last answer's body."""
+    answer = bytearray()
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            assert message["status"] < 300, message
+        answer[:] = message.get("body", b"")
+
+    for _ in range(min(n, 200)):  # warm up
+        await app(dict(scope), receive, send)
+    start = time.process_time()
+    for _ in range(n):
+        await app(dict(scope), receive, send)
+    return round((time.process_time() - start) / n * 1e6, 1), bytes(answer)
+
+
+def in_process(n: int, rounds: int = 3) -> dict[str, list[float]]:
+    """CPU per create and per poll through the real app and its lifespan (real Redis, S3 server,
+    S3 presigning), in this process: the api's own cost, without uvicorn or the kernel's."""
+    from services.api.app import create_app
+    from shared.settings import Settings
+    from tests.servers import start_redis_server, start_s3_server
+
+    work = Path(tempfile.mkdtemp(prefix="speakup-inproc-"))
+    (redis_url, stop_redis), (s3_url, stop_s3) = (start_redis_server(work / "redis"),
+                                                  start_s3_server(work / "s3"))
+    settings = Settings(redis_url=redis_url, storage_backend="s3", s3_bucket="speakup-inproc",
+                        s3_endpoint_url=s3_url, s3_access_key="test", s3_secret_key="test",
+                        signing_secret=secrets.token_hex(24), log_level="WARNING",
+                        create_rate_per_minute=100_000_000)
+    app = create_app(settings)
+    body = create_requests("x")(0).split(b"\r\n\r\n", 1)[1]
+    headers = [(b"host", b"x"), (b"content-type", b"application/json"),
+               (b"content-length", str(len(body)).encode())]
+    base = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "scheme": "http",
+            "root_path": "", "query_string": b"", "client": ("127.0.0.1", 1),
+            "server": ("127.0.0.1", 80), "state": {}}
+    create = {**base, "method": "POST", "path": "/v1/jobs", "raw_path": b"/v1/jobs",
+              "headers": headers}
+
+    async def measure() -> dict[str, list[float]]:
+        async with app.router.lifespan_context(app):
+            job = json.loads((await _asgi_cpu_us(app, create, body, 1))[1])
+            path = f"/v1/jobs/{job['id']}"
+            poll = {**base, "method": "GET", "path": path, "raw_path": path.encode(),
+                    "headers": [(b"host", b"x"), (b"authorization", f"Bearer {job['token']}"
+                                 .encode())]}
+            out: dict[str, list[float]] = {"create_cpu_us": [], "poll_cpu_us": []}
+            for _ in range(rounds):
+                out["create_cpu_us"].append((await _asgi_cpu_us(app, create, body, n))[0])
+                out["poll_cpu_us"].append((await _asgi_cpu_us(app, poll, b"", n))[0])
+            return out
+
+    try:
+        import uvloop  # the server's loop (uvicorn --loop auto)
+
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(measure())
+    finally:
+        stop_s3()
+        stop_redis()
 
 
 def to_markdown(report: dict[str, Any]) -> str:
     server = report["server"]
     lines = [f"### api load — uvicorn workers={server['workers']} loop={server['loop']} "
              f"http={server['http']}, {server['cpus']} CPUs",
-             "", "| scenario | conns | req/s | p50 ms | p95 ms | p99 ms | max ms | errors | "
-             "server CPU µs/req | load avg |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "", f"Started {report.get('started_utc', '?')}; api from "
+             f"{server.get('tree', 'this checkout')}; load average (1/5/15 min) "
+             f"{report.get('load_average_1_5_15_at_start', '?')} at start, "
+             f"{report.get('load_average_1_5_15_at_end', '?')} at the end. Per scenario: the "
+             "1-minute load average before→after it.",
+             "", "| scenario | round | conns | req/s | p50 ms | p95 ms | p99 ms | max ms | "
+             "errors | server CPU µs/req | load avg |", "|---" * 11 + "|"]
     for s in report["scenarios"]:
-        lines.append(f"| {s['scenario']} | {s['connections']} | {s['requests_per_s']} | "
+        lines.append(f"| {s['scenario']} | {s.get('round', 1)} | {s['connections']} | "
+                     f"{s['requests_per_s']} | "
                      f"{s['p50_ms']} | {s['p95_ms']} | {s['p99_ms']} | {s['max_ms']} | "
                      f"{s['errors']} | {s.get('server_cpu_us_per_request', '')} | "
                      f"{s['load_average_1min'][0]}→{s['load_average_1min'][1]} |")
+    mixes = [s for s in report["scenarios"] if "by_method" in s]
+    if mixes:
+        lines += ["", "In the mix, by request kind (latency from when each request was due):", "",
+                  "| scenario | round | GET p50 / p99 ms | POST p50 / p99 ms |",
+                  "|---|---|---|---|"]
+        for s in mixes:
+            get, post = s["by_method"].get("GET", {}), s["by_method"].get("POST", {})
+            lines.append(f"| {s['scenario']} | {s.get('round', 1)} | "
+                         f"{get.get('p50_ms')} / {get.get('p99_ms')} | "
+                         f"{post.get('p50_ms')} / {post.get('p99_ms')} |")
     for s in report["scenarios"]:
         if "profile" in s:
             prof = s["profile"]
@@ -242,9 +335,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--profile", nargs="?", const="polls_closed_loop", default="",
                         help="py-spy one api worker during these scenarios (comma-separated "
                         "name prefixes; default polls_closed_loop)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run the scenarios this many times over (rounds), same server")
     parser.add_argument("--tag", default="", help="suffix of the results files")
     parser.add_argument("--only", default="", help="comma-separated scenario name prefixes")
+    parser.add_argument("--in-process", type=int, default=0, metavar="N",
+                        help="instead: CPU per create and per poll through the app in this "
+                        "process, N requests a round (prints JSON, writes nothing)")
     args = parser.parse_args(argv)
+    if args.in_process:
+        if args.pythonpath:  # another tree's api, as --pythonpath gives the server
+            sys.path.insert(0, args.pythonpath)
+        measured = in_process(args.in_process)
+        print(json.dumps(measured))
+        return measured
     report = run(args)
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = "load" + (f"_{args.tag}" if args.tag else "")
