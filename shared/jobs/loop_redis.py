@@ -99,7 +99,8 @@ class LoopRedis:
     @classmethod
     def from_url(cls, url: str, *, socket_timeout: float = 2.0,
                  socket_connect_timeout: float = 1.0) -> LoopRedis:
-        """redis:// or rediss:// (TLS, the system's trust store), with user, password and db."""
+        """redis:// or rediss:// (TLS, the system's trust store), with user, password and db.
+        Other options in the URL's query (ssl_ca_certs, socket_timeout, ...) are not read."""
         parts = parse_url(url)
         return cls(parts.get("host", "127.0.0.1"), int(parts.get("port", 6379)),
                    int(parts.get("db", 0)), username=parts.get("username"),

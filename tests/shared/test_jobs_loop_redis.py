@@ -87,3 +87,22 @@ def test_down_and_restarted_server(tmp_path: Path) -> None:
         await client.aclose()
 
     _run(main())
+
+
+def test_password_and_db_from_the_url_as_compose_writes_it(tmp_path: Path) -> None:
+    url, stop = start_redis_server(tmp_path)
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    try:
+        redis.Redis.from_url(url).config_set("requirepass", "s3cret")
+
+        async def main() -> None:
+            with pytest.raises(redis.ResponseError):  # no password: NOAUTH
+                await LoopRedis.from_url(f"redis://127.0.0.1:{port}/2").execute("SET", "a", "1")
+            client = LoopRedis.from_url(f"redis://:s3cret@127.0.0.1:{port}/2")
+            await client.execute("SET", "a", "1")
+            await client.aclose()
+
+        _run(main())
+        assert redis.Redis.from_url(f"redis://:s3cret@127.0.0.1:{port}/2").get("a") == b"1"
+    finally:
+        stop()
