@@ -62,37 +62,41 @@ class ProgrammeAnalysis:
         self.segment = segment_samples(sample_rate_hz)
         self.frames = 0
         self._weighting = KWeighting(sample_rate_hz)
-        self._carry = np.zeros((2, 0))
+        self._carry = (np.zeros(0, np.float32), np.zeros(0))  # a partial segment: x, weighted
         self._energy: list[np.ndarray] = []
         self._peak: list[np.ndarray] = []
 
     def feed(self, block: np.ndarray) -> None:
-        x = np.asarray(block, np.float64).reshape(-1)
+        x = np.asarray(block, np.float32).reshape(-1)
         self.frames += len(x)
-        both = np.concatenate([self._carry, np.stack([x, self._weighting(x)])], axis=1)
-        n = both.shape[1] // self.segment * self.segment
-        self._add(both[:, :n])
-        self._carry = both[:, n:]
+        weighted = self._weighting(x)
+        if len(self._carry[0]):
+            x = np.concatenate([self._carry[0], x])
+            weighted = np.concatenate([self._carry[1], weighted])
+        n = len(x) // self.segment * self.segment
+        self._add(x[:n], weighted[:n])
+        self._carry = (x[n:].copy(), weighted[n:].copy())
 
     def feed_all(self, x: np.ndarray) -> ProgrammeAnalysis:
         self.feed(x)
         return self.finish()
 
     def finish(self) -> ProgrammeAnalysis:
-        if self._carry.shape[1]:  # the last, partial segment: its peak counts
-            pad = self.segment - self._carry.shape[1]
-            self._add(np.pad(self._carry, ((0, 0), (0, pad))))
-            self._carry = np.zeros((2, 0))
+        if len(self._carry[0]):  # the last, partial segment: its peak counts
+            pad = self.segment - len(self._carry[0])
+            self._add(np.pad(self._carry[0], (0, pad)), np.pad(self._carry[1], (0, pad)))
+            self._carry = (np.zeros(0, np.float32), np.zeros(0))
         return self
 
-    def _add(self, both: np.ndarray) -> None:
-        weighted = both[1].reshape(-1, self.segment)
-        self._energy.append(np.einsum("ij,ij->i", weighted, weighted))
-        self._peak.append(np.abs(both[0].astype(np.float32)).reshape(-1, self.segment).max(axis=1))
+    def _add(self, x: np.ndarray, weighted: np.ndarray) -> None:
+        rows = weighted.reshape(-1, self.segment)
+        self._energy.append(np.einsum("ij,ij->i", rows, rows).astype(np.float32))
+        self._peak.append(np.abs(x).reshape(-1, self.segment).max(axis=1))
 
     @property
     def energy(self) -> np.ndarray:
-        self._energy = [np.concatenate(self._energy)] if self._energy else [np.zeros(0)]
+        self._energy = ([np.concatenate(self._energy)] if self._energy
+                        else [np.zeros(0, np.float32)])
         return self._energy[0]
 
     @property
@@ -102,16 +106,17 @@ class ProgrammeAnalysis:
 
     def lufs(self, gains: np.ndarray | None = None, gain: float = 1.0) -> float:
         """Integrated loudness of the programme × ``gain`` × the per-segment ``gains``."""
-        energy = self.energy if gains is None else self.energy * gains.astype(np.float64) ** 2
+        energy = self.energy if gains is None else self.energy * np.square(gains)
         step = step_samples(self.sample_rate_hz)
         n_steps = self.frames // step
         if n_steps < STEPS_PER_BLOCK:  # shorter than one gating block: measured as one
             if not self.frames:
                 return float("-inf")
-            mean_square = energy.sum() * gain**2 / self.frames
+            mean_square = energy.sum(dtype=np.float64) * gain**2 / self.frames
             return gated_lufs(np.full(STEPS_PER_BLOCK, mean_square))
         per_step = step // self.segment
-        steps = energy[: n_steps * per_step].reshape(n_steps, per_step).sum(axis=1)
+        steps = energy[: n_steps * per_step].reshape(n_steps, per_step).sum(axis=1,
+                                                                            dtype=np.float64)
         return gated_lufs(steps * gain**2 / step)
 
     def peak_bounds(self) -> np.ndarray:
@@ -126,15 +131,15 @@ def output_peak_bounds(peaks: TruePeaks, gains: np.ndarray, gain: float) -> np.n
     interpolated): where the input's true peak is known, that peak × the segment's largest gain
     plus what the gain's change within the filter's reach could add; elsewhere the input's
     bound × the largest gain."""
-    following = np.concatenate([gains[1:], gains[-1:]]).astype(np.float64)
+    following = np.concatenate([gains[1:], gains[-1:]])
     largest = np.maximum(gains, following)
     change = np.abs(following - gains)
     change = scipy.ndimage.maximum_filter1d(change, 3, mode="nearest")
-    change *= min(CONTEXT_SAMPLES / peaks.segment, 1.0)
+    change *= np.float32(min(CONTEXT_SAMPLES / peaks.segment, 1.0))
     known = ~np.isnan(peaks.values)
     bounds = largest * peaks.bounds
     bounds[known] = largest[known] * peaks.values[known] + peaks.bounds[known] * change[known]
-    return gain * bounds
+    return np.float32(gain) * bounds
 
 
 class TruePeaks:
@@ -158,15 +163,13 @@ class TruePeaks:
         for group in _groups(runs, max_segments=FETCH_SAMPLES // self.segment):
             # one read per group; the runs (each with its own context) oversampled as one
             # array: a run's inner samples only see its own context through the filter
-            base = group[0][0] - reach
-            span = self._fetch(base * self.segment, (group[-1][1] + 1 + reach) * self.segment)
-            pieces = []
-            for first, last in group:
-                lo, hi = first - reach, last + 1 + reach
-                x = span[(lo - base) * self.segment : (hi - base) * self.segment]
-                if padded is not None:
-                    x = x * (gain * sample_gains(padded, lo + reach, hi + reach, self.segment))
-                pieces.append(x)
+            base, end = group[0][0] - reach, group[-1][1] + 1 + reach
+            span = self._fetch(base * self.segment, end * self.segment)
+            if padded is not None:  # the output: × gain × the interpolated gains, once a group
+                span = span * (gain * sample_gains(padded, base + reach, end + reach,
+                                                   self.segment))
+            pieces = [span[(first - reach - base) * self.segment
+                           : (last + 1 + reach - base) * self.segment] for first, last in group]
             up = np.abs(oversample(np.concatenate(pieces))).reshape(-1, 4 * self.segment)
             per_segment = up.max(axis=1)
             at = 0
@@ -207,7 +210,8 @@ def limiter_gains(peaks: np.ndarray, ceiling: float, sample_rate_hz: int, segmen
                   start: float = 1.0) -> np.ndarray:
     """Per segment boundary-ready gains (≤ 1) that keep ``peaks`` (true peaks after the
     programme gain; 0 where known to be below the ceiling) at or under ``ceiling``."""
-    needed = np.minimum(1.0, ceiling / np.maximum(peaks.astype(np.float64), 1e-12))
+    needed = np.minimum(np.float32(1.0), np.float32(ceiling)
+                        / np.maximum(peaks.astype(np.float32), np.float32(1e-12)))
     if needed.min() >= 1.0:
         return np.ones(len(peaks), np.float32)
     look = max(int(np.ceil(LOOKAHEAD_S * sample_rate_hz / segment)), 1)
@@ -218,7 +222,8 @@ def limiter_gains(peaks: np.ndarray, ceiling: float, sample_rate_hz: int, segmen
     gain = scipy.ndimage.uniform_filter1d(held, look, mode="nearest")
     gain = np.minimum(gain, scipy.ndimage.minimum_filter1d(needed, 3, mode="nearest"))
     release = np.exp(-segment / (RELEASE_S * sample_rate_hz))
-    smoothed = scipy.signal.lfilter([1 - release], [1, -release], gain, zi=[release * start])[0]
+    smoothed = scipy.signal.lfilter(np.float32([1 - release]), np.float32([1, -release]), gain,
+                                    zi=np.float32([release * start]))[0]
     gain = np.minimum(gain, np.maximum(smoothed, gain.min()))
     gain[gain > 1.0 - 1e-5] = 1.0  # the release's tail (< 0.0001 dB): no gain to apply
     return gain.astype(np.float32)
