@@ -222,8 +222,9 @@ def limiter_gains(peaks: np.ndarray, ceiling: float, sample_rate_hz: int, segmen
     gain = scipy.ndimage.uniform_filter1d(held, look, mode="nearest")
     gain = np.minimum(gain, scipy.ndimage.minimum_filter1d(needed, 3, mode="nearest"))
     release = np.exp(-segment / (RELEASE_S * sample_rate_hz))
-    smoothed = scipy.signal.lfilter(np.float32([1 - release]), np.float32([1, -release]), gain,
-                                    zi=np.float32([release * start]))[0]
+    smoothed = scipy.signal.lfilter(np.array([1 - release], np.float32),
+                                    np.array([1, -release], np.float32), gain,
+                                    zi=np.array([release * start], np.float32))[0]
     gain = np.minimum(gain, np.maximum(smoothed, gain.min()))
     gain[gain > 1.0 - 1e-5] = 1.0  # the release's tail (< 0.0001 dB): no gain to apply
     return gain.astype(np.float32)
