@@ -76,10 +76,11 @@ def master(audio: np.ndarray, sample_rate_hz: int, preset: str,
     """audio: [T] float32 → (mastered [T] float32, report dict)."""
     target = _target(preset)
     x = np.nan_to_num(np.asarray(audio, dtype=np.float64).reshape(-1))
-    input_lufs = ProgrammeAnalysis(sample_rate_hz).feed_all(x).lufs()
-    if target is not None and np.isfinite(input_lufs):
-        x = level(x, sample_rate_hz)
     analysis = ProgrammeAnalysis(sample_rate_hz).feed_all(x)
+    input_lufs = analysis.lufs()
+    if target is not None and np.isfinite(input_lufs):  # the leveler changed it: measure again
+        x = level(x, sample_rate_hz)
+        analysis = ProgrammeAnalysis(sample_rate_hz).feed_all(x)
     plan = plan_mastering(analysis, _array_fetch(x), target, ceiling_dbtp)
     out = plan.render(x, 0)
     report = MasteringReport(preset, target, input_lufs, plan.output_lufs, plan.true_peak_dbtp,
