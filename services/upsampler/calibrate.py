@@ -146,8 +146,18 @@ def export(args: argparse.Namespace) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save(out_dir / "unet.keras")  # loaded without compile: no optimizer state
     config = UNetConfig.from_dict(state["unet_config"])
+    # best.keras is the step of the best validation, not the run's last
+    step = state.get("best_step") or state["step"] if checkpoint.stem == "best" else state["step"]
+    card_path = out_dir / "card.json"
+    earlier = json.loads(card_path.read_text()) if card_path.exists() else {}
+    lineage = [*earlier.get("lineage", []), {
+        "steps": f"{earlier.get('steps_trained', 0)}-{step}",
+        "run": str(run_dir),
+        "args": state["args"],
+        "run_wall_s": round(state["wall_s"]),
+    }]
     card = {
-        "version": f"unet-{state['config']}-{checkpoint.stem}-step{state['step']}",
+        "version": f"unet-{state['config']}-step{step}",
         "checkpoint_file": checkpoint.name,
         "optimizer_state": "stripped",
         "format_version": 1,
@@ -155,7 +165,7 @@ def export(args: argparse.Namespace) -> None:
         "unet_config": config.to_dict(),
         "cost": cost_per_audio_second(config),
         "best_step": state.get("best_step"),
-        "steps_trained": state["step"],
+        "steps_trained": step,
         "wall_s": round(state["wall_s"]),
         "train_args": state["args"],
         "train_files": state["train_files"],
@@ -170,6 +180,8 @@ def export(args: argparse.Namespace) -> None:
             "lsd_lsd_high_snr_by_filter": table,
         },
         "size_bytes": (out_dir / "unet.keras").stat().st_size,
+        "lineage": lineage,
+        "hardware": earlier.get("hardware"),
     }
-    (out_dir / "card.json").write_text(json.dumps(card, indent=1))
+    card_path.write_text(json.dumps(card, indent=1))
     print(json.dumps({"band_gains": gains, "calibration": table}, indent=1))

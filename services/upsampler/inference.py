@@ -27,6 +27,11 @@ BAND_FRACTIONS = (0.75, 0.925, 1.0)
 BAND_NAMES = ("below 0.75 fc", "0.75-0.925 fc", "0.925-1 fc", "above fc")
 RAW_GAINS = (1.0, 1.0, 1.0, 1.0)
 DEFAULT_CUTOFF_HZ = 8000.0  # a 16 kHz input's Nyquist
+# Grid tones: six stride-2 convolutions and sub-pixel shuffles leave a pattern that repeats every
+# 64 samples (lines at multiples of 750 Hz at 48 kHz, `make eval-sr`'s tonal-line check). Its
+# per-phase mean over a sliding 64-period (85 ms) window is subtracted from each chunk's residual:
+# narrow notches at the grid's multiples, where speech has no lasting tone.
+TONE_WINDOW_PERIODS = 64
 
 
 def is_conditioned(model) -> bool:
@@ -73,7 +78,24 @@ def _run_model(model, chunks: np.ndarray, batch_size: int, cutoff_hz: float) -> 
         else:
             result = forward(batch)
         out[start : start + batch_size] = np.asarray(result)[..., 0]
-    return out - chunks
+    return remove_grid_tones(out - chunks, _length_multiple(model))
+
+
+def remove_grid_tones(
+    residuals: np.ndarray, period: int, window_periods: int = TONE_WINDOW_PERIODS
+) -> np.ndarray:
+    """residuals: [N, T] chunks starting on the model's stride grid → the same minus their
+    `period`-periodic part, estimated per phase by a moving mean over `window_periods` periods
+    (so a pattern whose level follows the speech goes too)."""
+    from scipy.ndimage import uniform_filter1d
+
+    out = np.array(residuals, dtype=np.float32, copy=True)
+    whole = out.shape[1] - out.shape[1] % period
+    if whole < 2 * period:
+        return out
+    phases = out[:, :whole].reshape(len(out), -1, period)  # a view: edited in place
+    phases -= uniform_filter1d(phases, size=window_periods, axis=1, mode="nearest")
+    return out
 
 
 def _crossfade_window(length: int, overlap: int, first: bool, last: bool) -> np.ndarray:
