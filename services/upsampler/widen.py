@@ -8,6 +8,11 @@ no sound of its own.
   engine runs;
 - otherwise the engine's 48 kHz output is kept only above the input's cutoff, cross-faded at the
   seam (`shared.audio.bandsplit.join_above_file`).
+
+The seam is the input's cutoff unless the full-band intermediate itself reaches less high (the
+enhancer's gains took a weak top octave below the bandwidth meter's floor: 6 of 136 held-out
+phone-like files lost 0.5-2.4 kHz that way): then it is where the kept band now ends, so the
+result is never narrower than the input.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import soundfile as sf
 
 from services.upsampler import engines
 from shared.audio.bandsplit import FULL_BAND_HZ, join_above_file
+from shared.audio.bandwidth import RESOLUTION_HZ, wav_bandwidth_hz
 from shared.audio.blocks import process_file
 
 ENGINE_RATE_HZ = 48_000
@@ -45,6 +51,7 @@ def widen(enhanced_16k: Path, fullband: Path | None, cutoff_hz: float | None, up
     """``enhanced_16k``: the enhancer's output; ``fullband``: the same at the input's own rate
     with its own band kept (None where the input had none); ``cutoff_hz``: the input's measured
     bandwidth. Raises `LookupError` for an unknown upsampler."""
+    cutoff_hz = seam_hz(fullband, cutoff_hz)
     if not needs_super_resolution(fullband, cutoff_hz):
         assert fullband is not None
         return Widened(fullband, "none", "-")
@@ -60,6 +67,17 @@ def widen(enhanced_16k: Path, fullband: Path | None, cutoff_hz: float | None, up
     join_above_file(fullband, super_resolved, cutoff_hz, joined, block_s=block_s, check=check)
     super_resolved.unlink()
     return Widened(joined, engine.name, engine.version)
+
+
+def seam_hz(fullband: Path | None, cutoff_hz: float | None) -> float | None:
+    """Where super-resolution takes over: the input's cutoff, or lower where the full-band
+    intermediate's own band ends more than the meter's resolution below it."""
+    if fullband is None or cutoff_hz is None:
+        return cutoff_hz
+    kept_hz = wav_bandwidth_hz(fullband)
+    if kept_hz is not None and kept_hz < cutoff_hz - RESOLUTION_HZ:
+        return kept_hz
+    return cutoff_hz
 
 
 def _upsample_fn(engine: engines.UpsampleEngine, rate_hz: int,

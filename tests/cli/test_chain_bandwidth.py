@@ -161,3 +161,32 @@ def test_a_16khz_recording_goes_through_super_resolution_as_before(tmp_path: Pat
     assert report.engine["upsampler"] == "test_filler"
     y, rate = sf.read(str(dst))
     assert rate == RATE_HZ and bandwidth_hz([y], RATE_HZ) > 20000  # filled from 8 kHz up
+
+
+@pytest.mark.parametrize(("kept_hz", "filled"), [(22000.0, False), (17000.0, True)])
+def test_a_band_the_enhancer_took_is_filled_again(tmp_path: Path, filler: str, kept_hz: float,
+                                                  filled: bool):
+    """The input measured 22 kHz; where the enhancer's full-band result still reaches that,
+    nothing is invented; where its gains took the top (down to 17 kHz), super-resolution fills
+    from there, so the result is not narrower than the input."""
+    from services.upsampler.widen import widen
+
+    clean, _ = fullband_speech(6.0, RATE_HZ, 21000, seed=19)
+    kept = signal.sosfiltfilt(signal.cheby1(10, 0.1, kept_hz, fs=RATE_HZ, output="sos"), clean)
+    fullband = tmp_path / "enhanced_fullband.wav"
+    sf.write(fullband, kept.astype(np.float32), RATE_HZ, subtype="FLOAT")
+    enhanced_16k = tmp_path / "enhanced.wav"
+    sf.write(enhanced_16k, signal.resample_poly(clean, 1, 3).astype(np.float32), 16000,
+             subtype="FLOAT")
+    cutoff_in = bandwidth_hz([clean], RATE_HZ)
+    assert cutoff_in is not None and cutoff_in > 21000
+
+    widened = widen(enhanced_16k, fullband, cutoff_in, filler, tmp_path)
+    out, _ = sf.read(str(widened.path))
+    if not filled:
+        assert widened.engine == "none" and widened.path == fullband
+    else:
+        assert widened.engine == "test_filler"
+        assert bandwidth_hz([out], RATE_HZ) >= cutoff_in - RESOLUTION_HZ
+        # the kept band below the seam is the enhancer's own, untouched
+        assert band_db(out - kept, 9000, kept_hz - 1000) < band_db(kept, 9000, kept_hz - 1000) - 30
