@@ -19,6 +19,7 @@ SHIPPED = unet_engine.DEFAULT_CHECKPOINT
 @pytest.fixture(scope="module")
 def model():
     """Tiny, cutoff-conditioned, with a random output layer and FiLM layers."""
+    tf.keras.utils.set_random_seed(0)  # the same network every run
     net = build_unet(CONFIGS["tiny"])
     rng = np.random.default_rng(0)
     for layer in net.layers:
@@ -49,7 +50,9 @@ def test_chunked_equals_whole_signal(model):
     rng = np.random.default_rng(3)
     interpolated = rng.normal(0, 0.1, 3 * 52_001).astype(np.float32)  # ≈ 3.25 s at 48 kHz
     whole = upsample_48k(model, interpolated, chunk_s=100.0)
-    chunked = upsample_48k(model, interpolated, chunk_s=0.6, overlap_s=0.1)
+    # the serving overlap (0.25 s): it hides the edges of the model's context and of the
+    # grid-tone estimate (±2048 samples) alike
+    chunked = upsample_48k(model, interpolated, chunk_s=0.8, overlap_s=0.25)
     assert np.abs(whole - interpolated).max() > 1e-3  # the model does change the signal
     np.testing.assert_allclose(chunked, whole, atol=1e-4)
 
@@ -106,22 +109,37 @@ def test_the_cutoff_reaches_a_conditioned_network(model, tmp_path, monkeypatch):
 
 
 @pytest.mark.skipif(not SHIPPED.is_file(), reason="no shipped models/unet/unet.keras")
-def test_the_shipped_unconditioned_checkpoint_still_serves():
-    engine = unet_engine.UNetEngine(SHIPPED)
+def test_the_shipped_checkpoint_serves_and_is_told_the_cutoff():
+    import json
+
     from services.upsampler.inference import is_conditioned
 
-    assert not is_conditioned(engine.model)
-    assert engine.band_gains == (0.0, 1.0, 2.0, 0.15)  # its card's calibrated gains
-    audio = np.random.default_rng(9).normal(0, 0.05, 16000).astype(np.float32)
-    out = engine.upsample(audio, 16000, 48000)
-    assert out.shape == (48000,)
-    assert band_energy_db(out, 48000, 9000) > -60  # its invented band, at −16.5 dB
-    # it cannot use a cutoff: told one, it answers as before (bands fixed at 6/7.4/8 kHz)
-    np.testing.assert_array_equal(engine.upsample(audio, 16000, 48000, cutoff_hz=4000), out)
-    # wider inputs than it was trained on are plainly resampled, narrower go via 16 kHz
-    plain = engines.get("resample").upsample(audio, 24000, 48000)
-    np.testing.assert_array_equal(engine.upsample(audio, 24000, 48000), plain)
+    engine = unet_engine.UNetEngine(SHIPPED)
+    assert is_conditioned(engine.model)
+    card = json.loads(SHIPPED.with_name("card.json").read_text())
+    assert engine.band_gains == tuple(card["band_gains"])  # its card's calibrated gains
+    rng = np.random.default_rng(9)
+    spectrum = np.fft.rfft(rng.normal(0, 0.05, 16000))
+    spectrum[np.fft.rfftfreq(16000, 1 / 16000) > 4000] = 0  # a 4 kHz phone band
+    audio = np.fft.irfft(spectrum, n=16000).astype(np.float32)
+    told = engine.upsample(audio, 16000, 48000, cutoff_hz=4000)
+    untold = engine.upsample(audio, 16000, 48000, cutoff_hz=8000)  # as if it reached 8 kHz
+    assert told.shape == untold.shape == (48000,)
+    assert band_energy_db(untold, 48000, 9000) > -60  # an invented band above 8 kHz
+    # the cutoff reaches the network (how well it fills a 4 kHz band: the model card)
+    assert np.abs(told - untold).max() > 1e-4
+    # without a cutoff it measures the input's own (4 kHz here)
+    from shared.audio.bandwidth import RESOLUTION_HZ, bandwidth_hz
+
+    measured = bandwidth_hz([audio], 16000)
+    assert measured is not None and abs(measured - 4000) < RESOLUTION_HZ
+    np.testing.assert_allclose(engine.upsample(audio, 16000, 48000),
+                               engine.upsample(audio, 16000, 48000, cutoff_hz=measured), atol=1e-6)
+    # any rate under 48 kHz is filled from its own band; 48 kHz is only resampled
+    assert engine.upsample(audio, 24000, 48000).shape == (32000,)
     assert engine.upsample(audio[:8000], 8000, 48000).shape == (48000,)
+    np.testing.assert_array_equal(engine.upsample(audio, 48000, 44100),
+                                  engines.get("resample").upsample(audio, 48000, 44100))
 
 
 def test_high_band_gain_scales_only_the_band_above_8khz(model):

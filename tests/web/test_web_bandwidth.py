@@ -3,7 +3,7 @@ stack: for a 48 kHz phone memo with speech to 16 kHz, a real noisy 44.1 kHz reco
 8 kHz phone call, the page's own spectrogram estimate and the job's metrics both say the result
 reaches at least as high as what was uploaded.
 
-The screenshot of the first is saved in the test's tmp folder, and also to
+A screenshot of each result page is saved in the test's tmp folder, and also to
 $SPEAKUP_SCREENSHOT_DIR when that is set (nothing is written into the repository).
 """
 
@@ -97,9 +97,9 @@ def test_the_result_reaches_at_least_as_high_as_the_upload(browser, stack, tmp_p
     if name == "memo-48k.m4a":
         assert before > 15000 and table_in > 15000  # the band the old chain threw away
         assert facts["Bandwidth"] == "the recording's own, kept — nothing to restore"
-        shot = tmp_path / "result-bandwidth.png"
-        page.screenshot(path=str(shot), full_page=True)
-        if os.environ.get("SPEAKUP_SCREENSHOT_DIR"):
-            shutil.copy(shot, Path(os.environ["SPEAKUP_SCREENSHOT_DIR"]) / shot.name)
+    shot = tmp_path / f"result-bandwidth-{name.split('.')[0]}.png"
+    page.screenshot(path=str(shot), full_page=True)
+    if os.environ.get("SPEAKUP_SCREENSHOT_DIR"):
+        shutil.copy(shot, Path(os.environ["SPEAKUP_SCREENSHOT_DIR"]) / shot.name)
     assert not problems, problems
     context.close()
