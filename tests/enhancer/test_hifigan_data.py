@@ -157,6 +157,50 @@ def test_noise_mixed_at_requested_snr():
         assert abs(snr - 10.0) < 1e-3
 
 
+def _band_share(x: np.ndarray, low_hz: float, high_hz: float) -> float:
+    spectrum = np.abs(np.fft.rfft(x)) ** 2
+    freqs = np.fft.rfftfreq(len(x), 1 / RATE)
+    return float(spectrum[(freqs >= low_hz) & (freqs < high_hz)].sum() / spectrum.sum())
+
+
+def _frame_levels_db(x: np.ndarray, frame: int = 320) -> np.ndarray:
+    frames = x[: len(x) // frame * frame].reshape(-1, frame)
+    return 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
+
+
+def test_rumble_clatter_and_reshaped_noise():
+    rng = np.random.default_rng(5)
+    rumble = degrade.rumble(4 * RATE, RATE, rng)
+    assert len(rumble) == 4 * RATE and abs(np.std(rumble) - 1) < 1e-3
+    assert _band_share(rumble, 0, 600) > 0.95  # engine and traffic energy sits low
+    clatter = degrade.impacts(4 * RATE, RATE, rng)
+    assert abs(np.std(clatter) - 1) < 1e-3
+    levels = _frame_levels_db(clatter)
+    assert np.percentile(levels, 95) - np.percentile(levels, 20) > 20  # bursts, then quiet
+    white = degrade.coloured_noise(8 * RATE, 0.0, rng)
+    shapes = [degrade.reshape_noise(white, RATE, np.random.default_rng(seed)) for seed in range(8)]
+    for shaped in shapes:
+        assert len(shaped) == len(white) and abs(np.std(shaped) - 1) < 1e-3
+    # each a different spectrum: the low-band share spreads widely over seeds
+    shares = [_band_share(x, 0, 1000) for x in shapes]
+    assert max(shares) - min(shares) > 0.3
+    # and a level that moves (white noise's own frame levels vary by ~1 dB)
+    spread = [np.percentile(_frame_levels_db(x, 3200), 90) - np.percentile(_frame_levels_db(x, 3200), 10)
+              for x in shapes]
+    assert max(spread) > 6
+
+
+def test_training_noise_mixes_kinds_and_stays_reproducible():
+    clip = degrade.coloured_noise(3 * RATE, 1.0, np.random.default_rng(6))
+    degrader = Degrader(DegradeSettings(), RATE, [clip], [])
+    noises = [degrader._noise(RATE, np.random.default_rng(seed)) for seed in range(40)]
+    assert all(len(x) == RATE and np.all(np.isfinite(x)) for x in noises)
+    shares = [_band_share(x, 0, 600) for x in noises]
+    assert min(shares) < 0.3 and max(shares) > 0.9  # broadband and rumble alike
+    again = degrader._noise(RATE, np.random.default_rng(7))
+    assert np.array_equal(again, noises[7])
+
+
 def test_band_limit_and_clipping():
     rng = np.random.default_rng(0)
     x = degrade.coloured_noise(RATE, 0.0, rng)

@@ -2,7 +2,8 @@
 
 Reverberation (measured or simulated impulse responses, aligned on the direct path, with
 Bryan 2019 DRR/T60 augmentation), device colouration, noise at a random SNR (real recordings,
-coloured noise, mains hum), band-limiting, mild clipping, and a random speaker gain.
+coloured noise, mains hum, rumble, clatter, each reshaped and modulated at random),
+band-limiting, mild clipping, and a random speaker gain.
 Every function takes its randomness from a numpy Generator, so validation is reproducible.
 """
 
@@ -92,6 +93,57 @@ def hum(n: int, sample_rate_hz: int, rng: np.random.Generator) -> np.ndarray:
     t = np.arange(n) / sample_rate_hz
     out = sum(rng.uniform(0.2, 1.0) / h * np.sin(2 * np.pi * f0 * h * t + rng.uniform(0, 6.3))
               for h in range(1, 8))
+    return (out / (np.std(out) + 1e-12)).astype(np.float32)
+
+
+def rumble(n: int, sample_rate_hz: int, rng: np.random.Generator) -> np.ndarray:
+    """Low-frequency rumble (engines, traffic, ventilation): brown noise low-passed at
+    80–500 Hz, unit RMS."""
+    sos = signal.butter(4, rng.uniform(80.0, 500.0), "lowpass", fs=sample_rate_hz, output="sos")
+    out = signal.sosfilt(sos, coloured_noise(n, 2.0, rng))
+    return (out / (np.std(out) + 1e-12)).astype(np.float32)
+
+
+def impacts(n: int, sample_rate_hz: int, rng: np.random.Generator) -> np.ndarray:
+    """Clatter (dishes, typing, doors, footsteps): 0.5–8 short noise bursts per second, each
+    band-coloured and decaying in 5–80 ms, with random levels; unit RMS."""
+    out = np.zeros(n, np.float32)
+    count = max(1, int(rng.uniform(0.5, 8.0) * n / sample_rate_hz))
+    for start in rng.integers(0, n, count):
+        length = int(rng.uniform(0.02, 0.3) * sample_rate_hz)
+        decay_s = rng.uniform(0.005, 0.08)
+        burst = rng.standard_normal(length) * np.exp(-np.arange(length) / (decay_s * sample_rate_hz))
+        centre = float(np.exp(rng.uniform(np.log(300.0), np.log(0.4 * sample_rate_hz))))
+        low, high = centre / rng.uniform(1.5, 4.0), min(centre * rng.uniform(1.5, 4.0),
+                                                        0.49 * sample_rate_hz)
+        burst = signal.sosfilt(signal.butter(2, (low, high), "bandpass", fs=sample_rate_hz,
+                                             output="sos"), burst)
+        end = min(n, int(start) + length)
+        out[start:end] += (10 ** (rng.uniform(-20.0, 0.0) / 20.0) * burst[: end - start]
+                           / (np.max(np.abs(burst)) + 1e-12))
+    return (out / (np.std(out) + 1e-12)).astype(np.float32)
+
+
+def reshape_noise(noise: np.ndarray, sample_rate_hz: int, rng: np.random.Generator
+                  ) -> np.ndarray:
+    """A noise made into another: two to four random ±12 dB peaks and a tilt (a different
+    source, room and microphone), then a slow random level (0.1–4 Hz, up to 20 dB deep: a
+    passing car, a tap turned on and off); unit RMS. Turns 15 minutes of real noise and the
+    stationary generators into many more noises than the training set holds."""
+    sections = [peaking_sos(float(np.exp(rng.uniform(np.log(60.0),
+                                                     np.log(0.45 * sample_rate_hz)))),
+                            rng.uniform(-12.0, 12.0), rng.uniform(0.5, 4.0), sample_rate_hz)
+                for _ in range(int(rng.integers(2, 5)))]
+    tilt_hz = rng.uniform(200.0, 3000.0)
+    kind = "lowpass" if rng.random() < 0.5 else "highpass"
+    sections.append(signal.butter(1, tilt_hz, kind, fs=sample_rate_hz, output="sos"))
+    out = signal.sosfilt(np.concatenate(sections), noise)
+    n = len(out)
+    rate_hz = rng.uniform(0.1, 4.0)
+    knots = max(2, int(n / sample_rate_hz * rate_hz) + 2)
+    level_db = rng.uniform(0.0, 20.0) * rng.random(knots)
+    envelope = 10 ** (-np.interp(np.arange(n), np.linspace(0, n, knots), level_db) / 20.0)
+    out = out * envelope
     return (out / (np.std(out) + 1e-12)).astype(np.float32)
 
 
