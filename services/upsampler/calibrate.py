@@ -183,5 +183,8 @@ def export(args: argparse.Namespace) -> None:
         "lineage": lineage,
         "hardware": earlier.get("hardware"),
     }
+    from services.upsampler.lite import attach_lite
+
+    card = attach_lite(out_dir / "unet.keras", card)  # what serving loads (LiteRT)
     card_path.write_text(json.dumps(card, indent=1))
     print(json.dumps({"band_gains": gains, "calibration": table}, indent=1))

@@ -36,11 +36,14 @@ TONE_WINDOW_PERIODS = 64
 
 def is_conditioned(model) -> bool:
     """True for a network with the cutoff input (model.unet: `cutoff_conditioning`)."""
-    return len(model.inputs) == 2
+    conditioned = getattr(model, "conditioned", None)  # a LiteUNet says so itself
+    return bool(conditioned) if conditioned is not None else len(model.inputs) == 2
 
 
 def _length_multiple(model) -> int:
     """2 ** (number of stride-2 convs): the input length the skips need."""
+    if getattr(model, "length_multiple", None) is not None:  # a LiteUNet
+        return int(model.length_multiple)
     strided = [
         layer
         for layer in model.layers
@@ -55,7 +58,10 @@ _graphs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def _graph(model):
     """The model's forward pass as one traced `tf.function`, built once per model. Eager Keras
     pays Python per layer and call: one chunk at a time ran at half the speed of four, traced it
-    runs as fast as four at a quarter of the activations' memory (measured on 2 cores)."""
+    runs as fast as four at a quarter of the activations' memory (measured on 2 cores). A
+    LiteUNet (services/upsampler/lite.py) is its own compiled graph."""
+    if getattr(model, "length_multiple", None) is not None:
+        return model
     if model not in _graphs:
         import tensorflow as tf
 

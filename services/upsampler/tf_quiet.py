@@ -27,8 +27,9 @@ _CHATTER = re.compile(
 
 
 @contextlib.contextmanager
-def stderr_without_chatter() -> Iterator[None]:
-    """While inside: fd 2 goes to a temporary file; afterwards all but the chatter goes back."""
+def stderr_without_chatter(also: re.Pattern[bytes] | None = None) -> Iterator[None]:
+    """While inside: fd 2 goes to a temporary file; afterwards all but the chatter (and lines
+    matching `also`) goes back."""
     try:
         sys.stderr.flush()
         saved = os.dup(2)
@@ -45,7 +46,8 @@ def stderr_without_chatter() -> Iterator[None]:
             os.dup2(saved, 2)
             os.close(saved)
             captured.seek(0)
-            kept = b"".join(line for line in captured if not _CHATTER.match(line))
+            kept = b"".join(line for line in captured if not _CHATTER.match(line)
+                            and not (also is not None and also.match(line)))
             if kept:
                 os.write(2, kept)
 

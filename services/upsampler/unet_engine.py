@@ -1,7 +1,8 @@
 """Engine "unet": the trained super-resolution U-Net, registered when a checkpoint is installed.
 
 Checkpoint: `models/unet/unet.keras`, or the file named by SPEAKUP_UNET_CHECKPOINT. The model is
-loaded once per process (the registry caches the engine instance).
+loaded once per process (the registry caches the engine instance): from the `.tflite` export
+beside it on LiteRT where the card vouches for it (services/upsampler/lite.py), else with Keras.
 
 A cutoff-conditioned network (model.unet) takes inputs at any rate below 48 kHz and the
 input's cutoff (`cutoff_hz`: the chain, services/upsampler/widen.py, passes what
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import threading
 from pathlib import Path
@@ -27,6 +29,7 @@ import soxr
 from services.upsampler import engines
 from shared.audio.bandwidth import bandwidth_hz
 
+log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CHECKPOINT = REPO_ROOT / "models" / "unet" / "unet.keras"
 
@@ -65,6 +68,12 @@ def load_model(path: str | Path):
     return keras.models.load_model(str(path), compile=False, safe_mode=True)
 
 
+def _length_multiple_of(card: dict) -> int:
+    """UNetConfig.length_multiple, read off the card without importing Keras (the model
+    package imports it): down blocks + bottleneck each halve the length."""
+    return 2 ** (len(card["unet_config"]["filters"]) + 1)
+
+
 def band_gains_from_card(card: dict) -> tuple[float, ...]:
     """The residual's band gains (inference.BAND_NAMES); a card of the two-band era (low/high
     split at 8 kHz) maps its low gain onto every band below 8 kHz; no card: the raw network."""
@@ -85,12 +94,25 @@ class UNetEngine:
     name = "unet"
 
     def __init__(self, path: str | Path | None = None) -> None:
+        from services.upsampler import lite
+
         self.path = Path(path) if path is not None else checkpoint_path()
-        self.model = load_model(self.path)
-        digest = hashlib.sha256(self.path.read_bytes()).hexdigest()[:12]
+        digest = hashlib.sha256(self.path.read_bytes()).hexdigest()
         card_path = self.path.with_name("card.json")
         card = json.loads(card_path.read_text()) if card_path.is_file() else {}
-        self.version = f"{card.get('version', 'unet')}-{digest}"
+        self.model = None
+        if lite.wanted() and lite.matches(card, self.path, digest):
+            try:
+                self.model = lite.LiteUNet(self.path.with_name(card["lite"]["file"]),
+                                           _length_multiple_of(card))
+                self.runtime = "litert"
+            except (ValueError, RuntimeError, KeyError) as error:  # unreadable: use Keras
+                log.warning("unet: LiteRT could not load %s (%s); using TensorFlow",
+                            card["lite"].get("file"), error)
+        if self.model is None:
+            self.model = load_model(self.path)
+            self.runtime = "tensorflow"
+        self.version = f"{card.get('version', 'unet')}-{digest[:12]}"
         # calibrated on validation files at export (services/upsampler/train.py --export-dir)
         self.band_gains = band_gains_from_card(card)
         self._lock = threading.Lock()  # one Keras call at a time per process

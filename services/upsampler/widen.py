@@ -12,7 +12,7 @@ no sound of its own.
 The seam is the input's cutoff unless the full-band intermediate itself reaches less high (the
 enhancer's gains took a weak top octave below the bandwidth meter's floor: 6 of 136 held-out
 phone-like files lost 0.5-2.4 kHz that way): then it is where the kept band now ends, so the
-result is never narrower than the input.
+result is never narrower than the input — even above 20 kHz.
 """
 
 from __future__ import annotations
@@ -51,10 +51,12 @@ def widen(enhanced_16k: Path, fullband: Path | None, cutoff_hz: float | None, up
     """``enhanced_16k``: the enhancer's output; ``fullband``: the same at the input's own rate
     with its own band kept (None where the input had none); ``cutoff_hz``: the input's measured
     bandwidth. Raises `LookupError` for an unknown upsampler."""
-    cutoff_hz = seam_hz(fullband, cutoff_hz)
-    if not needs_super_resolution(fullband, cutoff_hz):
+    seam = seam_hz(fullband, cutoff_hz)
+    taken = seam is not None and cutoff_hz is not None and seam < cutoff_hz
+    if not taken and not needs_super_resolution(fullband, cutoff_hz):
         assert fullband is not None
         return Widened(fullband, "none", "-")
+    cutoff_hz = seam
     engine = engines.get(upsampler)
     rate = sf.info(str(enhanced_16k)).samplerate
     run = _upsample_fn(engine, rate, min(cutoff_hz or ENHANCED_TOP_HZ, ENHANCED_TOP_HZ))

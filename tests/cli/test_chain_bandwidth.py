@@ -163,7 +163,8 @@ def test_a_16khz_recording_goes_through_super_resolution_as_before(tmp_path: Pat
     assert rate == RATE_HZ and bandwidth_hz([y], RATE_HZ) > 20000  # filled from 8 kHz up
 
 
-@pytest.mark.parametrize(("kept_hz", "filled"), [(22000.0, False), (17000.0, True)])
+@pytest.mark.parametrize(("kept_hz", "filled"), [(22000.0, False), (20800.0, True),
+                                                 (17000.0, True)])
 def test_a_band_the_enhancer_took_is_filled_again(tmp_path: Path, filler: str, kept_hz: float,
                                                   filled: bool):
     """The input measured 22 kHz; where the enhancer's full-band result still reaches that,

@@ -1,5 +1,6 @@
 """`speakup enhance -q --json` as a user runs it (a fresh process, the default engines — the U-Net
-upsampler loads TensorFlow): nothing on stderr on success, JSON on stdout; a failing file still
+upsampler on LiteRT, or on TensorFlow where SPEAKUP_UNET_RUNTIME says so): nothing on stderr on
+success, JSON on stdout; a failing file still
 says what went wrong."""
 
 from __future__ import annotations
@@ -11,23 +12,27 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from shared.timing import STAGES
 from speakup.cli_common import Exit
 
 
-def _speakup(*args: str) -> subprocess.CompletedProcess[str]:
+def _speakup(*args: str, runtime: str = "litert") -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")}
+    env["SPEAKUP_UNET_RUNTIME"] = runtime
     return subprocess.run([sys.executable, "-m", "speakup", "enhance", *args], env=env,
                           capture_output=True, text=True, timeout=300, check=False)
 
 
-def test_quiet_json_success_writes_nothing_to_stderr(tmp_path: Path) -> None:
+@pytest.mark.parametrize("runtime", ["litert", "tensorflow"])
+def test_quiet_json_success_writes_nothing_to_stderr(tmp_path: Path, runtime: str) -> None:
     t = np.arange(32_000) / 16_000
     voice = 0.3 * np.sin(2 * np.pi * 220 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))
     sf.write(tmp_path / "in.wav", voice.astype(np.float32), 16_000)
-    done = _speakup("-q", "--json", str(tmp_path / "in.wav"), "-o", str(tmp_path / "out.wav"))
+    done = _speakup("-q", "--json", str(tmp_path / "in.wav"), "-o", str(tmp_path / "out.wav"),
+                    runtime=runtime)
     assert done.returncode == Exit.OK, done.stderr
     assert done.stderr == ""
     rows = json.loads(done.stdout)

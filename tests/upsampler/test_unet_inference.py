@@ -195,3 +195,51 @@ def test_band_gains_from_cards_old_and_new():
     assert unet_engine.band_gains_from_card({}) == (1.0, 1.0, 1.0, 1.0)
     with pytest.raises(ValueError):
         unet_engine.band_gains_from_card({"band_gains": [1, 1]})
+
+
+@pytest.mark.skipif(not SHIPPED.is_file(), reason="no shipped models/unet/unet.keras")
+def test_litert_serves_the_shipped_model_as_keras_does(monkeypatch):
+    pytest.importorskip("ai_edge_litert")
+    audio = np.random.default_rng(10).normal(0, 0.05, 3 * 16000).astype(np.float32)
+    lite_engine = unet_engine.UNetEngine(SHIPPED)
+    assert lite_engine.runtime == "litert"
+    monkeypatch.setenv("SPEAKUP_UNET_RUNTIME", "tensorflow")
+    keras_engine = unet_engine.UNetEngine(SHIPPED)
+    assert keras_engine.runtime == "tensorflow"
+    assert lite_engine.version == keras_engine.version
+    for cutoff in (7000.0, 4000.0):
+        np.testing.assert_allclose(lite_engine.upsample(audio, 16000, 48000, cutoff_hz=cutoff),
+                                   keras_engine.upsample(audio, 16000, 48000, cutoff_hz=cutoff),
+                                   atol=1e-5)
+
+
+@pytest.mark.skipif(not SHIPPED.is_file(), reason="no shipped models/unet/unet.keras")
+def test_a_tflite_not_made_from_this_checkpoint_is_not_used(tmp_path):
+    import json
+    import shutil
+
+    pytest.importorskip("ai_edge_litert")
+    for name in ("unet.keras", "unet.tflite", "card.json"):
+        shutil.copy(SHIPPED.with_name(name), tmp_path / name)
+    card = json.loads((tmp_path / "card.json").read_text())
+    assert unet_engine.UNetEngine(tmp_path / "unet.keras").runtime == "litert"
+    (tmp_path / "card.json").write_text(json.dumps(
+        {**card, "lite": {**card["lite"], "source_sha256": "0" * 64}}))  # another .keras's
+    assert unet_engine.UNetEngine(tmp_path / "unet.keras").runtime == "tensorflow"
+    (tmp_path / "card.json").write_text(json.dumps(card))
+    (tmp_path / "unet.tflite").write_bytes(b"not a model")  # a damaged file
+    assert unet_engine.UNetEngine(tmp_path / "unet.keras").runtime == "tensorflow"
+
+
+def test_export_to_litert_computes_what_keras_does(model, tmp_path):
+    pytest.importorskip("ai_edge_litert")
+    from services.upsampler.inference import _length_multiple
+    from services.upsampler.lite import LiteUNet, export_lite
+
+    entry = export_lite(model, tmp_path / "tiny.tflite")
+    assert entry["size_bytes"] == (tmp_path / "tiny.tflite").stat().st_size
+    lite = LiteUNet(tmp_path / "tiny.tflite", _length_multiple(model), threads=1)
+    assert lite.conditioned and lite.length_multiple == _length_multiple(model)
+    interpolated = np.random.default_rng(11).normal(0, 0.1, 48_000).astype(np.float32)
+    np.testing.assert_allclose(upsample_48k(lite, interpolated, cutoff_hz=5000.0),
+                               upsample_48k(model, interpolated, cutoff_hz=5000.0), atol=1e-5)
