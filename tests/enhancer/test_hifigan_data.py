@@ -185,8 +185,8 @@ def test_rumble_clatter_and_reshaped_noise():
     shares = [_band_share(x, 0, 1000) for x in shapes]
     assert max(shares) - min(shares) > 0.3
     # and a level that moves (white noise's own frame levels vary by ~1 dB)
-    spread = [np.percentile(_frame_levels_db(x, 3200), 90) - np.percentile(_frame_levels_db(x, 3200), 10)
-              for x in shapes]
+    levels = [_frame_levels_db(x, 3200) for x in shapes]
+    spread = [np.percentile(lv, 90) - np.percentile(lv, 10) for lv in levels]
     assert max(spread) > 6
 
 
@@ -304,3 +304,19 @@ def test_babble_folder_talks_behind_the_speaker_but_is_never_a_target(tmp_path, 
     clean = batches.clips[0][:8000]
     noisy, target = batches.degrader(clean, np.random.default_rng(0))
     assert not np.allclose(noisy, target)  # the talkers were mixed in
+
+
+def test_some_examples_stay_as_recorded():
+    """A share of examples is the clean speech itself (or under a faint floor ≥ 35 dB down), so
+    the network learns to leave a clean recording alone."""
+    speech = 0.1 * np.random.default_rng(2).standard_normal(RATE).astype(np.float32)
+    degrader = Degrader(DegradeSettings(clean_probability=0.5), RATE,
+                        [degrade.coloured_noise(RATE, 1.0, np.random.default_rng(3))], [])
+    snrs = []
+    for seed in range(60):
+        x, target = degrader(speech, np.random.default_rng(seed))
+        snrs.append(10 * np.log10(np.sum(target**2) / (np.sum((x - target) ** 2) + 1e-20)))
+    untouched = [snr for snr in snrs if snr > 34]
+    assert 15 <= len(untouched) <= 45  # about half
+    assert any(snr > 100 for snr in untouched)  # some exactly as recorded
+    assert min(snrs) < 30  # the rest degraded as before

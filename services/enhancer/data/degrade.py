@@ -112,7 +112,8 @@ def impacts(n: int, sample_rate_hz: int, rng: np.random.Generator) -> np.ndarray
     for start in rng.integers(0, n, count):
         length = int(rng.uniform(0.02, 0.3) * sample_rate_hz)
         decay_s = rng.uniform(0.005, 0.08)
-        burst = rng.standard_normal(length) * np.exp(-np.arange(length) / (decay_s * sample_rate_hz))
+        decay = np.exp(-np.arange(length) / (decay_s * sample_rate_hz))
+        burst = rng.standard_normal(length) * decay
         centre = float(np.exp(rng.uniform(np.log(300.0), np.log(0.4 * sample_rate_hz))))
         low, high = centre / rng.uniform(1.5, 4.0), min(centre * rng.uniform(1.5, 4.0),
                                                         0.49 * sample_rate_hz)
