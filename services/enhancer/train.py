@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> None:
             sums, count = {}, 0
         if rank == 0 and validation and (step % args.validate_every == 0 or step == args.steps):
             examples: list[np.ndarray] = []
-            metrics = validate(enhancer, validation, config.sample_rate_hz, device, examples)
+            metrics = validate(enhancer, validation, config.sample_rate_hz, examples)
             rate = config.sample_rate_hz
             for tag, audio in (("enhanced", examples[0]), ("noisy", validation[0][0]),
                                ("clean", validation[0][1])):

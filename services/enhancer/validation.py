@@ -28,16 +28,20 @@ def _pesq_wb(reference: np.ndarray, estimate: np.ndarray, sample_rate_hz: int) -
 
 @torch.inference_mode()
 def validate(enhancer: nn.Module, pairs: list[tuple[np.ndarray, np.ndarray]],
-             sample_rate_hz: int, device: torch.device,
+             sample_rate_hz: int,
              examples: list[np.ndarray] | None = None) -> dict[str, float]:
-    """pairs: (degraded, clean) float32 [T]. Returns means for enhanced and for the input;
+    """pairs: (degraded, clean) float32 [T], enhanced as the engine serves them
+    (`services.enhancer.inference.enhance`). Returns means for enhanced and for the input;
     appends the first clip's enhanced audio to `examples` when given (for TensorBoard)."""
     was_training = enhancer.training
     enhancer.eval()
     rows = []
+    from services.enhancer.inference import enhance
+
     for noisy, clean in pairs:
-        x = torch.from_numpy(noisy)[None, None].to(device)
-        estimate = enhancer(x)[1][0, 0].float().cpu().numpy()
+        # the served path (chunks with their context, as the engine runs): a bare forward pass
+        # over the clip scored ErbNet up to 5 dB SI-SDR away from what users get
+        estimate = enhance(enhancer, noisy, sample_rate_hz)
         if examples is not None and not rows:
             examples.append(estimate)
         rows.append((si_sdr_db(estimate, clean), si_sdr_db(noisy, clean),
@@ -75,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     # Same settings and seeds as train.py, so the list is the one training validated on.
     settings = DegradeSettings(snr_db=t.snr_db, drr_db=t.drr_db, gain_db=t.gain_db)
     _, pairs = load_plain_folders(args.data_dir, model.config.sample_rate_hz, settings)
-    metrics = validate(model, pairs, model.config.sample_rate_hz, torch.device("cpu"))
+    metrics = validate(model, pairs, model.config.sample_rate_hz)
     print(json.dumps({"checkpoint": str(args.checkpoint), "step": bundle["step"],
                       "clips": len(pairs), **metrics}, indent=2))
 
