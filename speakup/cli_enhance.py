@@ -68,7 +68,10 @@ def run(args: argparse.Namespace) -> int:
         err.print(f"speakup enhance: {exc}")
         return Exit.USAGE
     # the engines load (torch, TensorFlow: seconds) while the first input decodes; an unknown
-    # name is still a usage error before anything is written
+    # name is still a usage error before anything is written. The decoding side imports its
+    # modules first: two threads importing the same package at once can fail (CPython 3.11
+    # raised KeyError: 'scipy' in CI)
+    import_decoding_side()
     check = ThreadPoolExecutor(1, thread_name_prefix="engines").submit(_check_engines, args)
 
     def engines_ready() -> None:
@@ -141,6 +144,16 @@ def _enhance_one(outcome: Outcome, options: Any, progress: Any,
         outcome.status = "ok"
         outcome.metrics, outcome.engine = report.metrics, report.engine
     outcome.seconds = time.perf_counter() - started
+
+
+def import_decoding_side() -> None:
+    """Everything the main thread imports before the engines are ready (``pipeline.enhance_wide``
+    up to its ``ready()`` call)."""
+    import av.subtitles.stream  # noqa: F401 - PyAV imports it on its first open
+    import shared.audio.mastering  # noqa: F401 - measure_file imports it lazily
+    import services.enhancer.stage  # noqa: F401
+    import services.upsampler.widen  # noqa: F401
+    import speakup.pipeline  # noqa: F401
 
 
 def _check_engines(args: argparse.Namespace) -> str | None:

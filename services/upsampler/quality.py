@@ -158,7 +158,9 @@ def quality_report(input_path: Path | None, output_path: Path, enhanced_16k: Pat
         return found | {f"dnsmos_{name}_{side}": round(v, 3) for name, v in scores.items()}
 
     # the two sides at once: onnxruntime and the decoders release the GIL, the chain's cores are
-    # free by now, and one session serves concurrent runs
+    # free by now, and one session serves concurrent runs (loaded here, on one thread: two
+    # threads importing onnxruntime at once can fail)
+    dnsmos.warm_up()
     with ThreadPoolExecutor(len(sides)) as pool:
         for found in pool.map(measure, sides.keys(), sides.values()):
             metrics.update(found)

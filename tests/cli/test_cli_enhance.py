@@ -175,3 +175,37 @@ def test_progress_moves_while_decoding(tmp_path: Path):
     decode = [f for stage, f in seen if stage == "decode"]
     assert len(decode) >= 5 and decode == sorted(decode) and 0.0 < decode[-2] < 1.0
     assert [stage for stage, _ in seen].index("enhance") > len(decode) - 1
+
+
+IMPORTS_WHILE_DECODING = """
+import sys, tempfile
+from pathlib import Path
+from speakup.cli_enhance import import_decoding_side
+import_decoding_side()
+before = set(sys.modules)
+from speakup.pipeline import ChainOptions, ChainReport, enhance_wide
+
+class Ready(Exception):
+    pass
+
+def ready():
+    print(sorted(set(sys.modules) - before))
+    raise Ready
+
+try:
+    enhance_wide(Path(sys.argv[1]), Path(tempfile.mkdtemp()), ChainOptions(), ChainReport(),
+                 lambda stage, fraction: None, ready)
+except Ready:
+    pass
+"""
+
+
+def test_the_main_thread_imports_nothing_while_the_engines_load(tmp_path: Path) -> None:
+    # the engines import torch and TensorFlow on a second thread while the first input decodes;
+    # two threads importing one package at once failed in CI (KeyError: 'scipy'), so decoding
+    # must only use modules imported before that thread starts
+    src = tmp_path / "in.m4a"
+    src.write_bytes(av_encode("ipod", "aac", [_tone(2.0, 44_100)], 44_100))
+    done = subprocess.run([sys.executable, "-c", IMPORTS_WHILE_DECODING, str(src)], cwd=REPO,
+                          capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "[]", done.stdout
