@@ -150,9 +150,10 @@ def import_decoding_side() -> None:
     """Everything the main thread imports before the engines are ready (``pipeline.enhance_wide``
     up to its ``ready()`` call)."""
     import av.subtitles.stream  # noqa: F401 - PyAV imports it on its first open
-    import shared.audio.mastering  # noqa: F401 - measure_file imports it lazily
+
     import services.enhancer.stage  # noqa: F401
     import services.upsampler.widen  # noqa: F401
+    import shared.audio.mastering  # noqa: F401 - measure_file imports it lazily
     import speakup.pipeline  # noqa: F401
 
 
