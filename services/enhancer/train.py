@@ -159,7 +159,8 @@ def main(argv: list[str] | None = None) -> None:
         log.info("started from %s at step %d", args.init_from, step)
 
     t = config.train
-    settings = DegradeSettings(snr_db=t.snr_db, drr_db=t.drr_db, gain_db=t.gain_db)
+    settings = DegradeSettings(snr_db=t.snr_db, drr_db=t.drr_db, gain_db=t.gain_db,
+                               speech_level_dbfs=t.speech_level_dbfs)
     roots = args.data_dir if len(args.data_dir) > 1 else args.data_dir[0]
     batches, validation = load_plain_folders(roots, config.sample_rate_hz, settings,
                                              args.simulated_rirs, seed=args.seed)

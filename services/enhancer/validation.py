@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> None:
     model = build_enhancer(bundle)
     t = model.config.train
     # Same settings and seeds as train.py, so the list is the one training validated on.
-    settings = DegradeSettings(snr_db=t.snr_db, drr_db=t.drr_db, gain_db=t.gain_db)
+    settings = DegradeSettings(snr_db=t.snr_db, drr_db=t.drr_db, gain_db=t.gain_db,
+                               speech_level_dbfs=t.speech_level_dbfs)
     _, pairs = load_plain_folders(args.data_dir, model.config.sample_rate_hz, settings)
     metrics = validate(model, pairs, model.config.sample_rate_hz)
     print(json.dumps({"checkpoint": str(args.checkpoint), "step": bundle["step"],

@@ -132,6 +132,19 @@ def test_speaker_gain_varies():
     assert np.ptp(levels) > 10.0
 
 
+def test_speech_level_is_absolute_whatever_the_file_level():
+    """speech_level_dbfs sets the target's RMS itself: a file recorded 40 dB quieter lands in
+    the same range (relative gains left ErbNet's inputs quieter than phone recordings)."""
+    rng = np.random.default_rng(0)
+    settings = DegradeSettings(speech_level_dbfs=(-40.0, -15.0), clean_probability=1.0,
+                               clean_floor_snr_db=(200.0, 200.0))
+    degrader = Degrader(settings, RATE, [], [])
+    for file_scale in (0.3, 0.003):
+        speech = file_scale * np.random.default_rng(1).standard_normal(RATE).astype(np.float32)
+        levels = [20 * np.log10(np.std(degrader(speech, rng)[1])) for _ in range(40)]
+        assert -40.5 < min(levels) < -36.0 and -19.0 < max(levels) < -14.5
+
+
 def test_drr_augmentation_hits_target():
     rir = np.zeros(RATE // 2, dtype=np.float32)
     rir[0] = 1.0

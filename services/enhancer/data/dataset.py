@@ -30,6 +30,7 @@ class DegradeSettings:
     snr_db: tuple[float, float] = (5.0, 35.0)
     drr_db: tuple[float, float] = (-6.0, 18.0)
     gain_db: tuple[float, float] = (-25.0, 0.0)
+    speech_level_dbfs: tuple[float, float] | None = None  # where set, used instead of gain_db
     reverb_probability: float = 0.6
     simulated_rir_probability: float = 0.5
     noise_probability: float = 0.9
@@ -72,7 +73,12 @@ class Degrader:
     def __call__(self, clean: np.ndarray, rng: np.random.Generator
                  ) -> tuple[np.ndarray, np.ndarray]:
         s, n = self.settings, len(clean)
-        target = clean * 10 ** (degrade.random_gain_db(rng, s.gain_db) / 20.0)
+        if s.speech_level_dbfs is not None:
+            level_db = degrade.random_gain_db(rng, s.speech_level_dbfs)
+            rms = float(np.sqrt(np.mean(np.square(clean, dtype=np.float64))))
+            target = clean * (10 ** (level_db / 20.0) / max(rms, 1e-9))
+        else:
+            target = clean * 10 ** (degrade.random_gain_db(rng, s.gain_db) / 20.0)
         x = target
         if rng.random() < s.clean_probability:
             if rng.random() < 0.5:

@@ -86,6 +86,10 @@ class TrainConfig:
     adversarial_weight: float = 1.0
     feature_matching_weight: float = 10.0
     gain_db: tuple[float, float] = (-25.0, 0.0)  # speaker gain, drawn uniformly in (low, high)
+    # Where set, the speaker's level instead: RMS in dBFS, drawn uniformly in (low, high),
+    # whatever the file's own level (gain_db then unused). Relative gains left ErbNet's
+    # inputs at −64…−26 dBFS (5th–95th percentile), quieter than phone recordings.
+    speech_level_dbfs: tuple[float, float] | None = None
     snr_db: tuple[float, float] = (20.0, 40.0)
     drr_db: tuple[float, float] = (-6.0, 18.0)
     phases: tuple[PhaseConfig, ...] = ()
