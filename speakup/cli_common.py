@@ -57,8 +57,9 @@ def add_job_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--title", default=None, help="title tag, where the format has one")
     group.add_argument("--artist", default=None, help="artist tag, where the format has one")
     group.add_argument("--engine", default="auto", metavar="NAME",
-                       help="enhancer: auto, deepfilternet, dsp, rnnoise, noisereduce, hifigan, "
-                            "passthrough (default: auto = the best measured one installed)")
+                       help="enhancer: auto, erbnet, deepfilternet, dsp, rnnoise, noisereduce, "
+                            "hifigan, passthrough (default: auto = the best measured one "
+                            "installed)")
     group.add_argument("--upsampler", default="auto", metavar="NAME",
                        help="bandwidth restoration: auto, unet, resample (default: auto)")
 

@@ -117,3 +117,36 @@ def test_the_client_side_spectrogram_finds_known_bandwidths(tmp_path: Path):
     assert 3400 <= result["narrow"]["bandwidth"] <= 3700  # a phone band: nothing above 3.4 kHz
     assert 15000 <= result["wide"]["bandwidth"] <= 15300
     assert abs(result["narrow"]["peakHz"] - 300) < 25  # the FFT's bins land where they should
+
+
+class _Options(HTMLParser):
+    def __init__(self, select_id: str) -> None:
+        super().__init__()
+        self.select_id, self.inside, self.values = select_id, False, []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "select":
+            self.inside = a.get("id") == self.select_id
+        elif tag == "option" and self.inside:
+            self.values.append(str(a.get("value")))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "select":
+            self.inside = False
+
+
+def test_every_enhancer_can_be_picked_on_the_page_and_in_the_cli(capsys) -> None:
+    # the page and `speakup enhance --help` once lacked erbnet and deepfilternet
+    from services.enhancer import engines
+    from speakup.cli import main
+
+    page = _Options("engine")
+    page.feed((WEB_DIR / "index.html").read_text())
+    registered = set(engines.names())
+    assert set(page.values) == registered | {"auto"}
+    with pytest.raises(SystemExit):
+        main(["enhance", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    for name in registered:
+        assert re.search(rf"\b{name}\b", help_text), name
