@@ -30,7 +30,9 @@ from shared.audio.loudness_stream import STEPS_PER_BLOCK, KWeighting, gated_lufs
 LOOKAHEAD_S = 0.005
 RELEASE_S = 0.08
 SEGMENT_SAMPLES = 64  # aimed at; the real length divides the 100 ms loudness step
-FETCH_SAMPLES = 1 << 20  # read at most ~22 s at a time when measuring peaks
+FETCH_SAMPLES = 1 << 18  # read at most ~5.5 s at a time when measuring peaks (its 4× oversampled
+# float64 copies are the transient memory of a measurement)
+LUFS_CHUNK_STEPS = 4096  # 100 ms steps summed at a time when predicting loudness
 CONTEXT_SAMPLES = 32  # ≥ the oversampling filter's half-length in input samples (10)
 
 Fetch = Callable[[int, int], np.ndarray]  # (start, stop) sample → the signal there, zero-padded
@@ -106,17 +108,26 @@ class ProgrammeAnalysis:
 
     def lufs(self, gains: np.ndarray | None = None, gain: float = 1.0) -> float:
         """Integrated loudness of the programme × ``gain`` × the per-segment ``gains``."""
-        energy = self.energy if gains is None else self.energy * np.square(gains)
+        energy = self.energy
         step = step_samples(self.sample_rate_hz)
         n_steps = self.frames // step
         if n_steps < STEPS_PER_BLOCK:  # shorter than one gating block: measured as one
             if not self.frames:
                 return float("-inf")
-            mean_square = energy.sum(dtype=np.float64) * gain**2 / self.frames
+            weighted = energy if gains is None else energy * np.square(gains)
+            mean_square = weighted.sum(dtype=np.float64) * gain**2 / self.frames
             return gated_lufs(np.full(STEPS_PER_BLOCK, mean_square))
         per_step = step // self.segment
-        steps = energy[: n_steps * per_step].reshape(n_steps, per_step).sum(axis=1,
-                                                                            dtype=np.float64)
+        steps = np.empty(n_steps)
+        # a few seconds' worth at a time: no programme-long temporaries (2 h: 5.4 M segments)
+        for first in range(0, n_steps, LUFS_CHUNK_STEPS):
+            last = min(first + LUFS_CHUNK_STEPS, n_steps)
+            part = energy[first * per_step : last * per_step].reshape(-1, per_step)
+            if gains is None:
+                steps[first:last] = part.sum(axis=1, dtype=np.float64)
+            else:
+                g = gains[first * per_step : last * per_step].reshape(-1, per_step)
+                steps[first:last] = np.einsum("ij,ij,ij->i", part, g, g, dtype=np.float64)
         return gated_lufs(steps * gain**2 / step)
 
     def peak_bounds(self) -> np.ndarray:
@@ -131,15 +142,21 @@ def output_peak_bounds(peaks: TruePeaks, gains: np.ndarray, gain: float) -> np.n
     interpolated): where the input's true peak is known, that peak × the segment's largest gain
     plus what the gain's change within the filter's reach could add; elsewhere the input's
     bound × the largest gain."""
-    following = np.concatenate([gains[1:], gains[-1:]])
-    largest = np.maximum(gains, following)
-    change = np.abs(following - gains)
+    # in place where it can: a 2-hour programme has 5.4 M segments (21 MB per float32 array)
+    largest = np.empty_like(gains)
+    largest[:-1], largest[-1:] = gains[1:], gains[-1:]  # the following segment's gain
+    change = np.subtract(largest, gains)
+    np.abs(change, out=change)
+    np.maximum(largest, gains, out=largest)
     change = scipy.ndimage.maximum_filter1d(change, 3, mode="nearest")
-    change *= np.float32(min(CONTEXT_SAMPLES / peaks.segment, 1.0))
-    known = ~np.isnan(peaks.values)
-    bounds = largest * peaks.bounds
-    bounds[known] = largest[known] * peaks.values[known] + peaks.bounds[known] * change[known]
-    return np.float32(gain) * bounds
+    known = np.flatnonzero(~np.isnan(peaks.values))
+    exact = (largest[known] * peaks.values[known] + peaks.bounds[known] * change[known]
+             * np.float32(min(CONTEXT_SAMPLES / peaks.segment, 1.0)))
+    del change
+    bounds = np.multiply(largest, peaks.bounds, out=largest)
+    bounds[known] = exact
+    bounds *= np.float32(gain)
+    return bounds
 
 
 class TruePeaks:
@@ -210,8 +227,10 @@ def limiter_gains(peaks: np.ndarray, ceiling: float, sample_rate_hz: int, segmen
                   start: float = 1.0) -> np.ndarray:
     """Per segment boundary-ready gains (≤ 1) that keep ``peaks`` (true peaks after the
     programme gain; 0 where known to be below the ceiling) at or under ``ceiling``."""
-    needed = np.minimum(np.float32(1.0), np.float32(ceiling)
-                        / np.maximum(peaks.astype(np.float32), np.float32(1e-12)))
+    # float32 and in place where it can: a 2-hour programme has 5.4 M segments
+    needed = np.maximum(peaks, np.float32(1e-12), dtype=np.float32)
+    np.divide(np.float32(ceiling), needed, out=needed)
+    np.minimum(needed, np.float32(1.0), out=needed)
     if needed.min() >= 1.0:
         return np.ones(len(peaks), np.float32)
     look = max(int(np.ceil(LOOKAHEAD_S * sample_rate_hz / segment)), 1)
@@ -220,14 +239,19 @@ def limiter_gains(peaks: np.ndarray, ceiling: float, sample_rate_hz: int, segmen
     # windows include this segment and its neighbours, so it stays ≤ what they need
     held = scipy.ndimage.minimum_filter1d(needed, 2 * look + 3, mode="nearest")
     gain = scipy.ndimage.uniform_filter1d(held, look, mode="nearest")
-    gain = np.minimum(gain, scipy.ndimage.minimum_filter1d(needed, 3, mode="nearest"))
+    scipy.ndimage.minimum_filter1d(needed, 3, mode="nearest", output=held)
+    del needed
+    np.minimum(gain, held, out=gain)
+    del held
     release = np.exp(-segment / (RELEASE_S * sample_rate_hz))
     smoothed = scipy.signal.lfilter(np.array([1 - release], np.float32),
                                     np.array([1, -release], np.float32), gain,
                                     zi=np.array([release * start], np.float32))[0]
-    gain = np.minimum(gain, np.maximum(smoothed, gain.min()))
+    np.maximum(smoothed, gain.min(), out=smoothed)
+    np.minimum(gain, smoothed, out=gain)
+    del smoothed
     gain[gain > 1.0 - 1e-5] = 1.0  # the release's tail (< 0.0001 dB): no gain to apply
-    return gain.astype(np.float32)
+    return gain.astype(np.float32, copy=False)
 
 
 def sample_gains(gains: np.ndarray, first: int, stop: int, segment: int) -> np.ndarray:
