@@ -147,11 +147,13 @@ def _enhance_one(outcome: Outcome, options: Any, progress: Any,
 
 
 def import_decoding_side() -> None:
-    """Everything the main thread imports before the engines are ready (``pipeline.enhance_wide``
-    up to its ``ready()`` call)."""
+    """Everything the main thread imports before the engines are ready (``_enhance_one`` and
+    ``pipeline.enhance_file`` up to its ``ready()`` call)."""
     import av.subtitles.stream  # noqa: F401 - PyAV imports it on its first open
 
     import services.enhancer.stage  # noqa: F401
+    import services.upsampler.finish  # noqa: F401
+    import services.upsampler.quality  # noqa: F401
     import services.upsampler.widen  # noqa: F401
     import shared.audio.mastering  # noqa: F401 - measure_file imports it lazily
     import speakup.pipeline  # noqa: F401

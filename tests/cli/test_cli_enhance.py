@@ -183,7 +183,8 @@ from pathlib import Path
 from speakup.cli_enhance import import_decoding_side
 import_decoding_side()
 before = set(sys.modules)
-from speakup.pipeline import ChainOptions, ChainReport, enhance_wide
+from shared.audio.decode import AudioRejected
+from speakup.pipeline import ChainOptions, enhance_file
 
 class Ready(Exception):
     pass
@@ -193,8 +194,8 @@ def ready():
     raise Ready
 
 try:
-    enhance_wide(Path(sys.argv[1]), Path(tempfile.mkdtemp()), ChainOptions(), ChainReport(),
-                 lambda stage, fraction: None, ready)
+    enhance_file(Path(sys.argv[1]), Path(tempfile.mkdtemp()) / "out.wav", ChainOptions(),
+                 ready=ready)
 except Ready:
     pass
 """
