@@ -14,7 +14,7 @@ import numpy as np
 
 VIEW_RATE_HZ = 48_000
 MAX_SECONDS = 60.0
-MAX_FILES = 8
+MAX_FILES = 10  # a folder of ten test recordings fits in one picture
 FFT_SIZE = 2048
 HOP = 512
 RANGE_DB = 80.0
