@@ -74,9 +74,8 @@ class Degrader:
                  ) -> tuple[np.ndarray, np.ndarray]:
         s, n = self.settings, len(clean)
         if s.speech_level_dbfs is not None:
-            level_db = degrade.random_gain_db(rng, s.speech_level_dbfs)
             rms = float(np.sqrt(np.mean(np.square(clean, dtype=np.float64))))
-            target = clean * (10 ** (level_db / 20.0) / max(rms, 1e-9))
+            target = clean * (10 ** (rng.uniform(*s.speech_level_dbfs) / 20.0) / max(rms, 1e-9))
         else:
             target = clean * 10 ** (degrade.random_gain_db(rng, s.gain_db) / 20.0)
         x = target
