@@ -29,7 +29,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from services.enhancer import families
 from services.enhancer.checkpoint import load_checkpoint, save_checkpoint
-from services.enhancer.data.dataset import DegradeSettings, load_plain_folders
+from services.enhancer.data.dataset import degrade_settings, load_plain_folders
 from services.enhancer.model.discriminators import Discriminators
 from services.enhancer.train_steps import StepContext, phase_at, step_function
 from services.enhancer.validation import validate
@@ -159,8 +159,7 @@ def main(argv: list[str] | None = None) -> None:
         log.info("started from %s at step %d", args.init_from, step)
 
     t = config.train
-    settings = DegradeSettings(snr_db=t.snr_db, drr_db=t.drr_db, gain_db=t.gain_db,
-                               speech_level_dbfs=t.speech_level_dbfs)
+    settings = degrade_settings(t)
     roots = args.data_dir if len(args.data_dir) > 1 else args.data_dir[0]
     batches, validation = load_plain_folders(roots, config.sample_rate_hz, settings,
                                              args.simulated_rirs, seed=args.seed)

@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     from pathlib import Path
 
     from services.enhancer.checkpoint import build_enhancer, load_checkpoint
-    from services.enhancer.data.dataset import DegradeSettings, load_plain_folders
+    from services.enhancer.data.dataset import degrade_settings, load_plain_folders
 
     parser = argparse.ArgumentParser(description="Validation metrics of an enhancer checkpoint.")
     parser.add_argument("--checkpoint", type=Path, required=True)
@@ -77,8 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     model = build_enhancer(bundle)
     t = model.config.train
     # Same settings and seeds as train.py, so the list is the one training validated on.
-    settings = DegradeSettings(snr_db=t.snr_db, drr_db=t.drr_db, gain_db=t.gain_db,
-                               speech_level_dbfs=t.speech_level_dbfs)
+    settings = degrade_settings(t)
     _, pairs = load_plain_folders(args.data_dir, model.config.sample_rate_hz, settings)
     metrics = validate(model, pairs, model.config.sample_rate_hz)
     print(json.dumps({"checkpoint": str(args.checkpoint), "step": bundle["step"],

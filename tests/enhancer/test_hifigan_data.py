@@ -145,6 +145,29 @@ def test_speech_level_is_absolute_whatever_the_file_level():
         assert -40.5 < min(levels) < -36.0 and -19.0 < max(levels) < -14.5
 
 
+def test_colour_in_target_leaves_the_network_only_what_gains_below_one_can_do():
+    """With colour_in_target, a device's EQ and band limit reach the target too: an input only
+    coloured equals its target, and the input's spectrum never lies above the target's. Without
+    it, the same draws leave the target uncoloured."""
+    speech = 0.05 * np.random.default_rng(1).standard_normal(2 * RATE).astype(np.float32)
+    only_colour = dict(reverb_probability=0.0, noise_probability=0.0, clip_probability=0.0,
+                       codec_probability=0.0, babble_probability=0.0, clean_probability=0.0,
+                       eq_probability=1.0, band_limit_probability=1.0,
+                       speech_level_dbfs=(-26.0, -26.0))
+    coloured = Degrader(DegradeSettings(**only_colour, colour_in_target=True), RATE, [], [])
+    plain = Degrader(DegradeSettings(**only_colour), RATE, [], [])
+    for seed in range(5):
+        x, target = coloured(speech, np.random.default_rng(seed))
+        np.testing.assert_allclose(x, target, atol=1e-6)
+        x_plain, target_plain = plain(speech, np.random.default_rng(seed))
+        np.testing.assert_allclose(x_plain, x, atol=1e-6)  # the same degradation drawn
+        # The uncoloured target keeps the band the limit (3–7 kHz) removed from the input.
+        spectrum = np.abs(np.fft.rfft(target_plain)) ** 2
+        lost = np.abs(np.fft.rfft(x_plain)) ** 2
+        top = np.fft.rfftfreq(len(speech), 1 / RATE) > 7500
+        assert 10 * np.log10(spectrum[top].sum() / lost[top].sum()) > 20.0
+
+
 def test_drr_augmentation_hits_target():
     rir = np.zeros(RATE // 2, dtype=np.float32)
     rir[0] = 1.0

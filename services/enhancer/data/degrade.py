@@ -164,19 +164,22 @@ def peaking_sos(freq_hz: float, gain_db: float, q: float, sample_rate_hz: int) -
     return np.concatenate([b / den[0], den / den[0]])[None, :]
 
 
-def device_eq(audio: np.ndarray, sample_rate_hz: int, rng: np.random.Generator) -> np.ndarray:
+def device_eq_sos(sample_rate_hz: int, rng: np.random.Generator) -> np.ndarray:
     """A small device's colouration: high-pass at 80–300 Hz plus three random ±8 dB peaks."""
     sections = [signal.butter(2, rng.uniform(80, 300), "highpass", fs=sample_rate_hz,
                               output="sos")]
     for _ in range(3):
         sections.append(peaking_sos(float(np.exp(rng.uniform(np.log(200), np.log(6000)))),
                                     rng.uniform(-8, 8), rng.uniform(0.7, 3.0), sample_rate_hz))
-    return signal.sosfilt(np.concatenate(sections), audio).astype(np.float32)
+    return np.concatenate(sections)
+
+
+def band_limit_sos(sample_rate_hz: int, cutoff_hz: float) -> np.ndarray:
+    return signal.butter(8, cutoff_hz, "lowpass", fs=sample_rate_hz, output="sos")
 
 
 def band_limit(audio: np.ndarray, sample_rate_hz: int, cutoff_hz: float) -> np.ndarray:
-    sos = signal.butter(8, cutoff_hz, "lowpass", fs=sample_rate_hz, output="sos")
-    return signal.sosfilt(sos, audio).astype(np.float32)
+    return signal.sosfilt(band_limit_sos(sample_rate_hz, cutoff_hz), audio).astype(np.float32)
 
 
 def soft_clip(audio: np.ndarray, threshold: float) -> np.ndarray:

@@ -100,6 +100,7 @@ class TrainConfig:
     spectral_compression: float = 0.3
     si_sdr_weight: float = 0.0
     grad_clip_norm: float = 0.0  # clip the generator's gradient norm (0: off)
+    colour_in_target: bool = False  # see DegradeSettings.colour_in_target
 
 
 @dataclass(frozen=True)
