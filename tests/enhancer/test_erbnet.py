@@ -81,6 +81,26 @@ def test_deep_filter_applies_taps_to_the_frames_they_name():
     assert torch.allclose(model.deep_filter(spec, coefs), 1j * spec[:, : n.df_bins])
 
 
+def test_deep_filter_on_masked_sees_the_gains_and_the_raw_one_does_not():
+    """df_on_masked: ERB gains of zero silence the low band too (the filter works on the gained
+    spectrum); without it the low band passes through the filter whatever the gains."""
+    from dataclasses import replace
+
+    x = torch.from_numpy(_speech_like(1.0))[None, None]
+    low = torch.arange(TINY.network.n_fft // 2 + 1) < TINY.network.df_bins
+    for on_masked, expect_low_energy in ((False, True), (True, False)):
+        config = replace(TINY, network=replace(TINY.network, df_on_masked=on_masked))
+        model = ErbNet(config).eval()
+        with torch.no_grad():
+            model.erb.out.bias.fill_(-30.0)  # gains ≈ 0 everywhere
+            spec = model.stft(model(x)[1])
+        ratio_db = 10 * torch.log10(spec[:, low].abs().pow(2).sum()
+                                    / model.stft(x)[:, low].abs().pow(2).sum())
+        assert (ratio_db > -1.0) if expect_low_energy else (ratio_db < -60.0), ratio_db
+        # above the filtered band only what leaks across its edge: −30 dB of the input
+        assert spec[:, ~low].abs().pow(2).sum() < 1e-3 * model.stft(x).abs().pow(2).sum()
+
+
 def test_chunked_inference_equals_the_whole_file():
     model = _randomised()
     x = _speech_like(7.0) + 0.01 * np.random.default_rng(1).standard_normal(7 * RATE).astype(

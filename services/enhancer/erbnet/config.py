@@ -34,6 +34,11 @@ class NetworkConfig:
     hidden: int = 256  # embedding width; each GRU direction has hidden // 2
     gru_layers: int = 2
     compression: float = 0.3  # power-law compression of the input magnitudes
+    # The deep filter works on the ERB-gained spectrum, not the raw one (DeepFilterNet's
+    # order): the gains remove most of the noise there too and the filter refines. On the raw
+    # spectrum (step 22,000) the filter alone carried the low band, the one SI-SDR weighs most:
+    # 5.6 → 7.4 dB at 5 dB SNR, where ideal ERB gains reach 16.3.
+    df_on_masked: bool = False
 
 
 @dataclass(frozen=True)

@@ -186,7 +186,7 @@ class ErbNet(nn.Module):
         h = self.gru(emb)[0] + emb
         gains = torch.sigmoid(self.erb.decode(h, erb_skips))[:, 0]  # [B, frames, bands]
         out = spec * (gains @ self.erb_expand).transpose(1, 2)
-        low = self.deep_filter(spec, self.df.decode(h, df_skips))
+        low = self.deep_filter(out if self.n.df_on_masked else spec, self.df.decode(h, df_skips))
         out = torch.cat([low, out[:, self.n.df_bins:]], dim=1)
         estimate = self.istft(out, noisy.shape[-1])
         return estimate, estimate
