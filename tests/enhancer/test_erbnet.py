@@ -238,3 +238,7 @@ def test_validation_scores_what_the_engine_serves():
     assert metrics["val/si_sdr_db"] == pytest.approx(np.mean(served), abs=1e-4)
     inputs = [si_sdr_db(noisy, clean) for noisy, clean in pairs]
     assert metrics["val/input_si_sdr_db"] == pytest.approx(np.mean(inputs), abs=1e-6)
+    # A clean clip counts at the cap, not at its 100+ dB, so it cannot swamp the mean.
+    clean = _speech_like(3.0, 5)
+    capped = validate(model, [*pairs, (clean, clean)], RATE)
+    assert capped["val/input_si_sdr_db"] == pytest.approx((sum(inputs) + 40.0) / 3, abs=1e-4)
