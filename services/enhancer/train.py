@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> None:
         writer = SummaryWriter(str(run_dir / "tb"))
     jsonl = (run_dir / "log.jsonl").open("a") if rank == 0 else None
     phase_index = -1
-    started, last_save, sums, count = time.monotonic(), time.monotonic(), {}, 0
+    started, last_save, sums, counts = time.monotonic(), time.monotonic(), {}, {}
     base_wall = wall_s
     while step < args.steps:
         index, phase = phase_at(t.phases, step)
@@ -192,16 +192,16 @@ def main(argv: list[str] | None = None) -> None:
         wall_s = base_wall + time.monotonic() - started
         for key, value in scalars.items():
             sums[key] = sums.get(key, 0.0) + value
-        count += 1
+            counts[key] = counts.get(key, 0) + 1
         if rank == 0 and step % args.log_every == 0:
-            means = {k: v / count for k, v in sums.items()}
+            means = {k: v / counts[k] for k, v in sums.items()}
             record = {"step": step, "phase": phase.name, "wall_s": round(wall_s, 1), **means}
             log.info("%s", json.dumps(record))
             jsonl.write(json.dumps(record) + "\n")
             jsonl.flush()
             for key, value in means.items():
                 writer.add_scalar(key, value, step)
-            sums, count = {}, 0
+            sums, counts = {}, {}
         if rank == 0 and validation and (step % args.validate_every == 0 or step == args.steps):
             examples: list[np.ndarray] = []
             metrics = validate(enhancer, validation, config.sample_rate_hz, examples)

@@ -9,6 +9,8 @@ Invariants the seed's fork broke, kept here on purpose:
 from __future__ import annotations
 
 import contextlib
+import logging
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +19,8 @@ from torch import nn
 
 from services.enhancer import losses
 from services.enhancer.model.config import PhaseConfig
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -44,10 +48,16 @@ def _reconstruction(ctx: StepContext, wave: torch.Tensor, final: torch.Tensor,
     return loss
 
 
-def _clip_generator_gradients(ctx: StepContext) -> None:
-    """Recurrent networks take the odd huge gradient; the config's norm bounds it (0: off)."""
-    if ctx.config.train.grad_clip_norm > 0:
-        torch.nn.utils.clip_grad_norm_(ctx.enhancer.parameters(), ctx.config.train.grad_clip_norm)
+def _clip_generator_gradients(ctx: StepContext) -> bool:
+    """Recurrent networks take the odd huge gradient; the config's norm bounds it (0: off).
+
+    Returns False where the gradient is not finite: the caller then skips the step. One such
+    batch (ErbNet, step 23,630) otherwise turned every weight into NaN for good.
+    """
+    parameters = [p for p in ctx.enhancer.parameters() if p.grad is not None]
+    max_norm = ctx.config.train.grad_clip_norm if ctx.config.train.grad_clip_norm > 0 else math.inf
+    norm = torch.nn.utils.clip_grad_norm_(parameters, max_norm)
+    return bool(torch.isfinite(norm))
 
 
 def reconstruction_step(ctx: StepContext, phase: PhaseConfig, noisy: torch.Tensor,
@@ -58,9 +68,12 @@ def reconstruction_step(ctx: StepContext, phase: PhaseConfig, noisy: torch.Tenso
         wave, final = ctx.enhancer(noisy, use_postnet=phase.use_postnet)
     loss = _reconstruction(ctx, wave, final, clean, phase)
     loss.backward()
-    _clip_generator_gradients(ctx)
+    if not _clip_generator_gradients(ctx):
+        log.warning("non-finite loss or gradient (loss %s): step skipped", float(loss.detach()))
+        ctx.optimizer_generator.zero_grad(set_to_none=True)
+        return {"skipped_steps": 1.0}
     ctx.optimizer_generator.step()
-    return {"loss/reconstruction": float(loss.detach())}
+    return {"loss/reconstruction": float(loss.detach()), "skipped_steps": 0.0}
 
 
 def _split(features: list[list[torch.Tensor]], batch: int
@@ -95,9 +108,14 @@ def gan_step(ctx: StepContext, phase: PhaseConfig, noisy: torch.Tensor, clean: t
               + reconstruction)
     g_loss.backward()
     # The generator backward also filled D's grads; they are cleared before D's next step.
-    _clip_generator_gradients(ctx)
-    ctx.optimizer_generator.step()
-    return {"loss/discriminator": float(d_loss.detach()),
+    finite = _clip_generator_gradients(ctx)
+    if finite:
+        ctx.optimizer_generator.step()
+    else:
+        log.warning("non-finite generator gradient: generator step skipped")
+        ctx.optimizer_generator.zero_grad(set_to_none=True)
+    return {"skipped_steps": 0.0 if finite else 1.0,
+            "loss/discriminator": float(d_loss.detach()),
             "loss/adversarial": float(adversarial.detach()),
             "loss/feature_matching": float(matching.detach()),
             "loss/reconstruction": float(reconstruction.detach())}

@@ -220,6 +220,24 @@ def test_generator_gradient_norm_is_clipped_to_the_config():
     assert seen and seen[0] <= 1e-3 * 1.001
 
 
+def test_a_non_finite_batch_is_skipped_and_leaves_the_weights_finite():
+    """One NaN in a batch made every ErbNet weight NaN for good (step 23,630); now that step is
+    skipped and reported, and the next finite batch trains as before."""
+    ctx, model, _ = train.build_context(TINY, torch.device("cpu"), False)
+    clean = torch.from_numpy(np.stack([_speech_like(0.5, s) for s in (0, 1)]))[:, None]
+    noisy = clean + 0.1 * torch.randn_like(clean)
+    before = [p.detach().clone() for p in model.parameters()]
+    broken = clean.clone()
+    broken[0, 0, 100] = float("nan")
+    phase = TINY.train.phases[0]
+    assert reconstruction_step(ctx, phase, noisy, broken) == {"skipped_steps": 1.0}
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+    scalars = reconstruction_step(ctx, phase, noisy, clean)
+    assert scalars["skipped_steps"] == 0.0 and np.isfinite(scalars["loss/reconstruction"])
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert not all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+
 def test_validation_scores_what_the_engine_serves():
     """Training validation enhances through the served path (chunks with context), so the
     checkpoint it picks is judged on what users get."""
