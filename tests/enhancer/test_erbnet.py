@@ -141,9 +141,25 @@ def test_compressed_spectral_loss_is_zero_at_the_target_and_sees_phase():
     assert float(losses.compressed_spectral_loss(clean, clean, (128, 256))) < 1e-10
     flipped = -clean  # same magnitudes, opposite phase: only the complex term sees it
     assert float(losses.compressed_spectral_loss(flipped, clean, (128, 256))) > 1e-3
-    assert float(losses.si_sdr_loss(clean, clean)) < -60
     noisy = clean + 0.05 * torch.randn_like(clean)
     assert float(losses.si_sdr_loss(noisy, clean)) > float(losses.si_sdr_loss(clean, clean))
+
+
+def test_si_sdr_loss_is_capped_so_a_near_perfect_example_does_not_rule_the_batch():
+    """At the target the loss is −30 dB, not −80; a 60 dB example pulls no harder than a 5 dB
+    one (uncapped: hundreds of times harder, and after clipping it set the batch's direction)."""
+    clean = torch.from_numpy(_speech_like(0.5))[None, None]
+    assert float(losses.si_sdr_loss(clean, clean)) == pytest.approx(-30.0, abs=0.01)
+    noise = torch.randn_like(clean) * clean.std()
+    grads = []
+    for snr_db in (60.0, 5.0):
+        estimate = (clean + noise * 10 ** (-snr_db / 20)).requires_grad_(True)
+        losses.si_sdr_loss(estimate, clean).backward()
+        grads.append(float(estimate.grad.norm()))
+    assert grads[0] < grads[1], grads
+    uncapped = (clean + noise * 1e-3).requires_grad_(True)
+    losses.si_sdr_loss(uncapped, clean, max_db=200.0).backward()
+    assert float(uncapped.grad.norm()) > 100 * grads[1]  # what the cap removes
 
 
 def test_training_steps_lower_the_loss_and_the_gan_phase_runs():
