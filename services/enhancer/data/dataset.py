@@ -12,7 +12,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -21,6 +20,7 @@ from scipy.signal import fftconvolve
 
 from services.enhancer.data import degrade
 from services.enhancer.data.readers import PlainFolders, load_audio
+from services.enhancer.model.config import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class DegradeSettings:
     colour_in_target: bool = False
 
 
-def degrade_settings(train: Any) -> DegradeSettings:
+def degrade_settings(train: TrainConfig) -> DegradeSettings:
     """The degradations a family's TrainConfig asks for (training and validation alike)."""
     return DegradeSettings(snr_db=train.snr_db, drr_db=train.drr_db, gain_db=train.gain_db,
                            speech_level_dbfs=train.speech_level_dbfs,
@@ -99,9 +99,8 @@ class Degrader:
                                        rng.uniform(*s.clean_floor_snr_db))
         else:
             x, colouration = self._degrade(x, rng)
-            if s.colour_in_target:
-                for sos in colouration:
-                    target = signal.sosfilt(sos, target)
+            if s.colour_in_target and colouration:
+                target = signal.sosfilt(np.concatenate(colouration), target)
         # Keep both inside [-1, 1] with the same scale, so the mapping stays level-preserving.
         peak = max(float(np.max(np.abs(x))), float(np.max(np.abs(target))), 1e-9)
         scale = min(1.0, 0.99 / peak)
