@@ -28,7 +28,7 @@ import soundfile as sf
 import soxr
 
 from services.upsampler import dnsmos
-from services.upsampler.quality import quality_report
+from services.upsampler.quality import RTF_BUDGET, WINDOW_COST_S, quality_report
 from shared.audio.formats import get_format
 from shared.audio.publish import encode_audio_file, measure_delivered
 
@@ -152,9 +152,11 @@ def markdown(result: dict) -> str:
             f"| {row['audio_s']:g} s | {row['excerpt_s_per_side']} s | {row['report_wall_s']} s "
             f"({row['report_cpu_s']} s) | {row['report_rtf']} | {row['delivery_check_rtf']} | "
             f"{row['dnsmos_ovrl_in']} → {row['dnsmos_ovrl_out']} |")
-    lines += ["", "The report scores one 9.01 s window per side below 160 s of audio, two below "
-              "240 s, three above (`windows_for`: ≤ RTF 0.01 at ~0.4 s of CPU per window); below "
-              "~80 s even one window per side costs more than 1 % of the audio's length (a fixed "
+    per_window_s = 2 * WINDOW_COST_S / RTF_BUDGET  # audio that pays for one more window a side
+    lines += ["", f"The report scores one 9.01 s window per side below {2 * per_window_s:g} s of "
+              f"audio, two below {3 * per_window_s:g} s, three above (`windows_for`: ≤ RTF "
+              f"{RTF_BUDGET:g} at ~{WINDOW_COST_S:g} s of CPU per window); below "
+              f"~{per_window_s:g} s even one window per side costs more than that (a fixed "
               "~0.8 s). The delivery check decodes the whole lossy file (loudness, 4× true peak) "
               "once per encode. OVRL in ≈ out here: the 'output' is the input re-encoded, not "
               "enhanced.", ""]

@@ -32,7 +32,9 @@ from shared.logging import log_event
 log = logging.getLogger("speakup.quality")
 WINDOW_S = dnsmos.WINDOW_SAMPLES / dnsmos.RATE_HZ
 MAX_WINDOWS = 3
-RTF_BUDGET = 0.01
+# a sixth of the whole chain's RTF target (0.025, issue 16): one window per side under 400 s,
+# three above 600 s (was 0.01: 1.8 of the 12.1 s the ErbNet chain spent on a 5-minute memo)
+RTF_BUDGET = 0.004
 WINDOW_COST_S = 0.4  # CPU seconds of one DNSMOS window (measured here: onnxruntime, 1 thread)
 FRAME_S = 0.1  # resolution of the speech-activity map
 ACTIVE_RANGE_DB = 30.0  # a frame within this of the loud (95th percentile) frames is speech

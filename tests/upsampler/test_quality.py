@@ -51,7 +51,8 @@ def test_short_windows_are_repeated_as_speechmos_does():
 def test_windows_per_side_follow_the_budget():
     assert windows_for(5.0) == 1  # shorter than a window: the whole recording, once
     assert windows_for(30.0) == 1
-    assert windows_for(160.0) == 2
+    assert windows_for(300.0) == 1  # a 5-minute memo: within 0.004 of its duration
+    assert windows_for(600.0) == 2
     assert windows_for(7200.0) == 3  # never more: the excerpt is bounded
 
 
