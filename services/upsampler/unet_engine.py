@@ -27,6 +27,7 @@ import numpy as np
 import soxr
 
 from services.upsampler import engines
+from services.upsampler.model import UNetConfig
 from shared.audio.bandwidth import bandwidth_hz
 
 log = logging.getLogger(__name__)
@@ -63,15 +64,9 @@ def load_model(path: str | Path):
     """Load a U-Net .keras file (safe_mode: no lambdas or pickled code are executed)."""
     import keras
 
-    import services.upsampler.model  # noqa: F401  (registers SubPixel1D and FiLM)
+    from services.upsampler.model import FiLM, SubPixel1D  # noqa: F401  (registers them)
 
     return keras.models.load_model(str(path), compile=False, safe_mode=True)
-
-
-def _length_multiple_of(card: dict) -> int:
-    """UNetConfig.length_multiple, read off the card without importing Keras (the model
-    package imports it): down blocks + bottleneck each halve the length."""
-    return 2 ** (len(card["unet_config"]["filters"]) + 1)
 
 
 def band_gains_from_card(card: dict) -> tuple[float, ...]:
@@ -103,8 +98,9 @@ class UNetEngine:
         self.model = None
         if lite.wanted() and lite.matches(card, self.path, digest):
             try:
+                sizes = UNetConfig.from_dict(card["unet_config"])
                 self.model = lite.LiteUNet(self.path.with_name(card["lite"]["file"]),
-                                           _length_multiple_of(card))
+                                           sizes.length_multiple)
                 self.runtime = "litert"
             except (ValueError, RuntimeError, KeyError) as error:  # unreadable: use Keras
                 log.warning("unet: LiteRT could not load %s (%s); using TensorFlow",

@@ -1,8 +1,20 @@
-"""The audio super-resolution U-Net (Kuleshov, Enam & Ermon 2017) in Keras 3 / TensorFlow."""
+"""The audio super-resolution U-Net (Kuleshov, Enam & Ermon 2017) in Keras 3 / TensorFlow.
+
+The sizes (`UNetConfig`, `CONFIGS`) import without Keras, so a serving process that only reads
+a model card never loads TensorFlow; the layers and the builder load on first use."""
+
+from importlib import import_module
+from typing import Any
 
 from services.upsampler.model.config import CONFIGS, UNetConfig
-from services.upsampler.model.film import FiLM
-from services.upsampler.model.subpixel import SubPixel1D
-from services.upsampler.model.unet import build_unet, cost_per_audio_second
 
-__all__ = ["CONFIGS", "FiLM", "SubPixel1D", "UNetConfig", "build_unet", "cost_per_audio_second"]
+_KERAS_PARTS = {"FiLM": "film", "SubPixel1D": "subpixel", "build_unet": "unet",
+                "cost_per_audio_second": "unet"}
+
+__all__ = ["CONFIGS", "UNetConfig", *_KERAS_PARTS]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _KERAS_PARTS:
+        return getattr(import_module(f"{__name__}.{_KERAS_PARTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
