@@ -178,6 +178,13 @@ def test_residual_bands_sum_to_the_residual_and_sit_in_their_bands():
     # gains scale the bands independently: keep only 7.4–8 kHz, doubled
     kept = apply_band_gains(interpolated, output, (0.0, 0.0, 2.0, 0.0))
     np.testing.assert_allclose(kept - interpolated, 2 * bands[2], atol=1e-6)
+    # every band at once, on an odd length and another cutoff: the same as summing the bands
+    gains = (0.3, 1.2, 0.8, 0.6)
+    odd_in, odd_out = interpolated[:47_999], output[:47_999]
+    summed = odd_in + sum(g * b for g, b in zip(gains, split_residual(odd_in, odd_out, 7000.0),
+                                                strict=True))
+    np.testing.assert_allclose(apply_band_gains(odd_in, odd_out, gains, 7000.0), summed,
+                               atol=1e-6)
     with pytest.raises(ValueError, match="4 band gains"):
         apply_band_gains(interpolated, output, (1.0, 1.0))
     # the bands follow the cutoff: at 4 kHz they end at 3, 3.7 and 4 kHz
