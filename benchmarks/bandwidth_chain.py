@@ -1,11 +1,13 @@
 """The bandwidth-aware chain against the old one on held-out real full-band speech made phone-like.
 
     python -m benchmarks.bandwidth_chain [--data-dir ../shared/data] [--limit N] [--enhancer E]
+                                         [--bitrate 128000]
 
 Held-out speakers (shared/datasplit.py) of `fullband_ravdess/` and the full-band files of
 `clean/` (≥ 44.1 kHz, sound above 10 kHz), each mixed with a held-out real noise recording
 (`noise/`, seeded choice and offset) at 15 dB SNR and encoded as 48 kHz AAC at 128 kb/s — a phone
-memo. Each goes through the same enhancer (`auto`) and upsampler (`auto`) twice, before mastering:
+memo (`--bitrate 64000`: one whose band ends near 17.5 kHz, which `auto` fills by replication).
+Each goes through the same enhancer (`auto`) and upsampler (`auto`) twice, before mastering:
 
 - old chain: the 16 kHz decode enhanced, then super-resolution 16 → 48 kHz (what the product did);
 - new chain: the same, with the input's own band above 7.4 kHz kept with the enhancer's gains
@@ -84,13 +86,13 @@ def phone_like(clean: np.ndarray, noise: np.ndarray, rng: np.random.Generator) -
     return clean + scale * stretch
 
 
-def write_aac(path: Path, audio: np.ndarray) -> None:
+def write_aac(path: Path, audio: np.ndarray, bitrate: int = BITRATE) -> None:
     import av
 
     with av.open(str(path), "w", format="mp4") as out:
         stream = out.add_stream("aac", rate=RATE_HZ)
         stream.layout = "mono"
-        stream.bit_rate = BITRATE
+        stream.bit_rate = bitrate
         frame = av.AudioFrame.from_ndarray(audio.astype(np.float32)[None, :], format="flt",
                                            layout="mono")
         frame.sample_rate, frame.pts, frame.time_base = RATE_HZ, 0, Fraction(1, RATE_HZ)
@@ -144,7 +146,7 @@ def run_chains(src: Path, tmp: Path, enhancer: Any) -> dict[str, Any]:
 
 
 def evaluate(data_dir: Path, limit: int | None, seed: int = 15,
-             enhancer_name: str = "auto") -> dict[str, Any]:
+             enhancer_name: str = "auto", bitrate: int = BITRATE) -> dict[str, Any]:
     from evaluation.metrics import log_spectral_distance
     from services.enhancer import engines as enhance_engines
     from services.upsampler import engines as upsample_engines
@@ -165,7 +167,7 @@ def evaluate(data_dir: Path, limit: int | None, seed: int = 15,
             clean, noisy = clean * 0.9 / peak, noisy * 0.9 / peak
         with tempfile.TemporaryDirectory(prefix="speakup-bwchain-") as tmp:
             src = Path(tmp, "memo.m4a")
-            write_aac(src, noisy)
+            write_aac(src, noisy, bitrate)
             result = run_chains(src, Path(tmp), enhancer)
         lag = lag_of(result["input"], clean)
         reference = to_pcm16(clean)
@@ -204,7 +206,7 @@ def evaluate(data_dir: Path, limit: int | None, seed: int = 15,
         }
     return {
         "date": time.strftime("%Y-%m-%d"), "files": len(rows), "snr_db": SNR_DB,
-        "bitrate": BITRATE, "enhancer": enhancer.name,
+        "bitrate": bitrate, "enhancer": enhancer.name,
         "upsampler": upsample_engines.resolve("auto"), "seconds": round(seconds, 1),
         "resolution_hz": round(RESOLUTION_HZ), "cpus": os.cpu_count(),
         "machine": platform.processor() or platform.machine(),
@@ -250,9 +252,11 @@ def main(argv: list[str] | None = None) -> None:
                                                     REPO.parent / "shared" / "data")))
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--enhancer", default="auto", help="enhancement engine for both chains")
+    parser.add_argument("--bitrate", type=int, default=BITRATE, help="the AAC memo's bit rate")
     parser.add_argument("--out", type=Path, default=RESULTS / "bandwidth_chain")
     args = parser.parse_args(argv)
-    report = evaluate(args.data_dir, args.limit, enhancer_name=args.enhancer)
+    report = evaluate(args.data_dir, args.limit, enhancer_name=args.enhancer,
+                      bitrate=args.bitrate)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=2))
     args.out.with_suffix(".md").write_text(markdown(report))

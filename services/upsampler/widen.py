@@ -7,7 +7,10 @@ no sound of its own.
 - a full-band intermediate whose sound reaches `FULL_BAND_HZ` (20 kHz): it is the result, no
   engine runs;
 - otherwise the engine's 48 kHz output is kept only above the input's cutoff, cross-faded at the
-  seam (`shared.audio.bandsplit.join_above_file`).
+  seam (`shared.audio.bandsplit.join_above_file`) — except that `auto` fills a gap that starts
+  at 16 kHz or higher, at a 44.1/48 kHz input's own rate, by replicating the octave under the
+  seam (`services.upsampler.replicate`: as close to the clean voice as the U-Net there, at a
+  fraction of its cost).
 
 The seam is the input's cutoff unless the full-band intermediate itself reaches less high (the
 enhancer's gains took a weak top octave below the bandwidth meter's floor: 6 of 136 held-out
@@ -25,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from services.upsampler import engines
+from services.upsampler import engines, replicate
 from shared.audio.bandsplit import FULL_BAND_HZ, join_above_file
 from shared.audio.bandwidth import RESOLUTION_HZ, wav_bandwidth_hz
 from shared.audio.blocks import process_file
@@ -36,7 +39,7 @@ ENHANCED_TOP_HZ = 8_000.0  # the 16 kHz enhanced signal's Nyquist
 
 @dataclass(frozen=True)
 class Widened:
-    path: Path  # mono WAV: 48 kHz, or the full-band intermediate's own rate where no engine ran
+    path: Path  # mono WAV: 48 kHz, or the full-band intermediate's own rate (none, replicate)
     engine: str  # "none" where no super-resolution was needed
     version: str
 
@@ -57,6 +60,10 @@ def widen(enhanced_16k: Path, fullband: Path | None, cutoff_hz: float | None, up
         assert fullband is not None
         return Widened(fullband, "none", "-")
     cutoff_hz = seam
+    if upsampler == "auto" and fullband is not None and seam is not None:
+        rate_hz = sf.info(str(fullband)).samplerate
+        if replicate.wanted(rate_hz, seam):
+            return _replicated(fullband, rate_hz, seam, tmp, block_s, progress, check)
     engine = engines.get(upsampler)
     rate = sf.info(str(enhanced_16k)).samplerate
     run = _upsample_fn(engine, rate, min(cutoff_hz or ENHANCED_TOP_HZ, ENHANCED_TOP_HZ))
@@ -69,6 +76,18 @@ def widen(enhanced_16k: Path, fullband: Path | None, cutoff_hz: float | None, up
     join_above_file(fullband, super_resolved, cutoff_hz, joined, block_s=block_s, check=check)
     super_resolved.unlink()
     return Widened(joined, engine.name, engine.version)
+
+
+def _replicated(fullband: Path, rate_hz: int, seam: float, tmp: Path, block_s: float,
+                progress: Callable[[float], None] | None,
+                check: Callable[[], None] | None) -> Widened:
+    """The full-band intermediate with the band above ``seam`` replicated, at its own rate."""
+    replica, joined = tmp / "replicated.wav", tmp / "joined.wav"
+    process_file(fullband, replica, lambda x: replicate.replicate_above(x, rate_hz, seam),
+                 block_s=block_s, overlap_s=0.1, context_s=0.1, progress=progress, check=check)
+    join_above_file(fullband, replica, seam, joined, block_s=block_s, check=check)
+    replica.unlink()
+    return Widened(joined, "replicate", replicate.VERSION)
 
 
 def seam_hz(fullband: Path | None, cutoff_hz: float | None) -> float | None:

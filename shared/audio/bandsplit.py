@@ -99,9 +99,9 @@ class AlignedFIR:
     sample out is ``(h * x)[k + D]``, D = (len(h) − 1) / 2. Overlap-add by FFT."""
 
     def __init__(self, taps: np.ndarray, channels: int = 1) -> None:
-        self.taps = np.asarray(taps, np.float64)
+        self.taps = np.asarray(taps, np.float32)
         self.delay = (len(self.taps) - 1) // 2
-        self._tail = np.zeros((channels, len(self.taps) - 1))
+        self._tail = np.zeros((channels, len(self.taps) - 1), np.float32)
         self._skip = self.delay
 
     def process(self, block: np.ndarray) -> np.ndarray:
