@@ -64,7 +64,8 @@ def test_nothing_to_copy_gives_silence_of_the_same_length():
 def test_auto_replicates_from_16_khz_and_leaves_narrower_gaps_to_the_network(tmp_path: Path):
     """The chain's widen step on a 48 kHz full-band intermediate: from a 17 kHz cutoff `auto`
     replicates (the result at the input's own rate, filled above, the kept band untouched);
-    at 12 kHz, or where an engine is named, the super-resolution engine runs."""
+    at 12 kHz, where the enhancer took the band's top, or where an engine is named, the
+    super-resolution engine runs."""
     clean, _ = fullband_speech(6.0, RATE_HZ, 21000, seed=31)
     enhanced_16k = tmp_path / "enhanced.wav"
     sf.write(enhanced_16k, signal.resample_poly(clean, 1, 3).astype(np.float32), 16000,
@@ -89,3 +90,8 @@ def test_auto_replicates_from_16_khz_and_leaves_narrower_gaps_to_the_network(tmp
         else:
             assert widened.engine not in ("replicate", "none")
         assert widen(enhanced_16k, fullband, cutoff, "resample", work).engine == "resample"
+        if cut_hz >= replicate.REPLICATE_FROM_HZ:
+            # the input reached 21 kHz and the enhancer's gains took its top down to 17 kHz:
+            # the octave under that seam is thinned, so the network fills from it instead
+            taken = widen(enhanced_16k, fullband, 21000.0, "auto", work)
+            assert taken.engine not in ("replicate", "none")
