@@ -20,9 +20,10 @@ and a first version at 32 kb/s (≈ 12.8 kHz) 1.38 vs 1.27: once the gap is wide
 octave the copies repeat, and the network is better. Hence `REPLICATE_FROM_HZ`: from 16 kHz (a
 gap of at most 8 kHz, one copy) `auto` replicates; below, the U-Net fills; from 20 kHz nothing
 is filled (`shared.audio.bandsplit.FULL_BAND_HZ`) — and where the enhancer's gains took the
-top of the kept band (`services.upsampler.widen.seam_hz`), the U-Net fills from there. Then checked once on the held-out speakers
-and noises (120 files): 64 kb/s LSD 1.089 / 1.075 vs the U-Net's 1.098 / 1.090, tonal lines
-per file 0.14 vs 0.24; 48 kb/s 1.213 / 1.232 vs 1.225 / 1.253, lines 0.11 vs 0.23.
+top of the kept band (`services.upsampler.widen.seam_hz`), the U-Net fills from there. Then
+checked once on the held-out speakers and noises (120 files): 64 kb/s LSD 1.089 / 1.075 vs the
+U-Net's 1.098 / 1.090, tonal lines per file 0.14 vs 0.24; 48 kb/s 1.213 / 1.232 vs
+1.225 / 1.253, lines 0.11 vs 0.23.
 
 Pure numpy/scipy over blocks (`shared.audio.blocks.process_file`): RTF ≈ 0.0012 at 48 kHz, the
 U-Net's ≈ 0.014.
