@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,13 +65,15 @@ def enhance_file(src: Path, dst: Path, options: ChainOptions,
 
     tell("decode", 0.0)
     from services.upsampler.finish import finish_file
-    from services.upsampler.quality import safe_quality_report
+    from services.upsampler.quality import measure_input, safe_quality_report
 
     report = ChainReport()
-    with tempfile.TemporaryDirectory(prefix="speakup-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="speakup-") as tmp, ThreadPoolExecutor(1) as aside:
         wide, enhanced = enhance_wide(src, Path(tmp), options, report, tell, ready)
         fmt = output_format(src, options.format)
         tags = {"title": options.title or "", "artist": options.artist or ""}
+        # the input's half of the quality report on the core mastering leaves free
+        input_side = aside.submit(measure_input, src, enhanced, report.input["bandwidth_hz"])
         report.metrics.update(finish_file(
             wide, dst, target_rate_hz=options.sample_rate_hz, preset=options.preset,
             fmt=fmt, bit_depth=options.bit_depth, bitrate_kbps=options.bitrate_kbps, tags=tags,
@@ -78,7 +81,8 @@ def enhance_file(src: Path, dst: Path, options: ChainOptions,
             clock=report.clock))
         with report.clock.stage("quality"):
             report.metrics.update(safe_quality_report(
-                src, dst, enhanced, bandwidth_in_hz=report.input["bandwidth_hz"]))
+                src, dst, enhanced, bandwidth_in_hz=report.input["bandwidth_hz"],
+                input_side=input_side))
     report.metrics["duration_s"] = report.metrics.get("output_duration_s")
     report.metrics["stage_seconds"] = report.clock.rounded()
     return report

@@ -15,7 +15,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +41,8 @@ FRAME_S = 0.1  # resolution of the speech-activity map
 ACTIVE_RANGE_DB = 30.0  # a frame within this of the loud (95th percentile) frames is speech
 FLOOR_DBFS = -60.0
 SPREAD_BONUS = 0.2  # a part without a window yet is worth this share of a window of speech
-__all__ = ["bandwidth_hz", "choose_windows", "frame_levels_db", "quality_report",
-           "safe_quality_report", "windows_for"]
+__all__ = ["InputSide", "bandwidth_hz", "choose_windows", "frame_levels_db", "measure_input",
+           "quality_report", "safe_quality_report", "windows_for"]
 
 
 def windows_for(duration_s: float) -> int:
@@ -138,35 +139,70 @@ def _to_16k(excerpts: list[np.ndarray], rate_hz: int) -> list[np.ndarray]:
     return [soxr.resample(x, rate_hz, dnsmos.RATE_HZ, quality="HQ") for x in excerpts]
 
 
-def quality_report(input_path: Path | None, output_path: Path, enhanced_16k: Path,
-                   bandwidth_in_hz: float | None = None) -> dict[str, Any]:
-    """Metrics for the job: ``dnsmos_{sig,bak,ovrl}_{in,out}``, ``bandwidth_{in,out}_hz``, the
-    excerpt scored (``quality_excerpt_s``) and what the report cost (``quality_s``,
-    ``quality_rtf``). ``input_path`` None: output only. ``bandwidth_in_hz``: the input's, as the
-    decode measured it (measured here, over the whole input, where not given)."""
-    started = time.perf_counter()
+@dataclass(frozen=True)
+class InputSide:
+    """The input's half of the report, measured ahead (`measure_input`)."""
+
+    metrics: dict[str, Any]
+    seconds: float
+
+
+def _excerpt(enhanced_16k: Path) -> tuple[list[tuple[float, float]], float]:
+    """(the windows to score, the recording's duration s), chosen on the enhanced signal."""
     levels = frame_levels_db(enhanced_16k)
     duration_s = len(levels) * FRAME_S
-    windows = choose_windows(levels, windows_for(duration_s))
+    return choose_windows(levels, windows_for(duration_s)), duration_s
+
+
+def _measure(side: str, path: Path, windows: list[tuple[float, float]],
+             known_bandwidth_hz: float | None) -> dict[str, Any]:
+    excerpts, rate = read_windows(path, windows)
+    found = {f"bandwidth_{side}_hz": known_bandwidth_hz if known_bandwidth_hz is not None
+             else file_bandwidth_hz(path)}
+    scores = dnsmos.score(_to_16k(excerpts, rate))
+    return found | {f"dnsmos_{name}_{side}": round(v, 3) for name, v in scores.items()}
+
+
+def measure_input(input_path: Path, enhanced_16k: Path,
+                  bandwidth_in_hz: float | None = None) -> InputSide:
+    """The input's side alone, on the excerpt `quality_report` will choose from the same
+    enhanced signal: for a caller with a core free before the output exists (the CLI scores it
+    while the output is mastered)."""
+    started = time.perf_counter()
+    windows, _ = _excerpt(enhanced_16k)
+    dnsmos.warm_up()
+    found = _measure("in", input_path, windows, bandwidth_in_hz)
+    return InputSide(found, time.perf_counter() - started)
+
+
+def quality_report(input_path: Path | None, output_path: Path, enhanced_16k: Path,
+                   bandwidth_in_hz: float | None = None,
+                   input_side: InputSide | None = None) -> dict[str, Any]:
+    """Metrics for the job: ``dnsmos_{sig,bak,ovrl}_{in,out}``, ``bandwidth_{in,out}_hz``, the
+    excerpt scored (``quality_excerpt_s``) and what the report cost (``quality_s``,
+    ``quality_rtf``; a measured ``input_side``'s seconds included). ``input_path`` None: output
+    only. ``bandwidth_in_hz``: the input's, as the decode measured it (measured here, over the
+    whole input, where not given). ``input_side``: the input's half, measured ahead."""
+    started = time.perf_counter()
+    windows, duration_s = _excerpt(enhanced_16k)
     metrics: dict[str, Any] = {"quality_excerpt_s": round(sum(n for _, n in windows), 2),
                                "quality_windows_s": [round(float(s), 1) for s, _ in windows]}
     sides = {"out": output_path} if input_path is None else {"in": input_path, "out": output_path}
-
-    def measure(side: str, path: Path) -> dict[str, Any]:
-        excerpts, rate = read_windows(path, windows)
-        known = bandwidth_in_hz if side == "in" else None
-        found = {f"bandwidth_{side}_hz": known if known is not None else file_bandwidth_hz(path)}
-        scores = dnsmos.score(_to_16k(excerpts, rate))
-        return found | {f"dnsmos_{name}_{side}": round(v, 3) for name, v in scores.items()}
-
+    ahead_s = 0.0
+    if input_side is not None:
+        metrics.update(input_side.metrics)
+        ahead_s = input_side.seconds
+        sides.pop("in", None)
     # the two sides at once: onnxruntime and the decoders release the GIL, the chain's cores are
     # free by now, and one session serves concurrent runs (loaded here, on one thread: two
     # threads importing onnxruntime at once can fail)
     dnsmos.warm_up()
     with ThreadPoolExecutor(len(sides)) as pool:
-        for found in pool.map(measure, sides.keys(), sides.values()):
+        known = {"in": bandwidth_in_hz, "out": None}
+        for found in pool.map(lambda side: _measure(side, sides[side], windows, known[side]),
+                              list(sides)):
             metrics.update(found)
-    cost_s = time.perf_counter() - started
+    cost_s = time.perf_counter() - started + ahead_s
     metrics["quality_s"] = round(cost_s, 3)
     metrics["quality_rtf"] = round(cost_s / max(duration_s, 1e-6), 5)
     return metrics
@@ -174,11 +210,14 @@ def quality_report(input_path: Path | None, output_path: Path, enhanced_16k: Pat
 
 def safe_quality_report(input_path: Path | None, output_path: Path, enhanced_16k: Path,
                         job_id: str | None = None,
-                        bandwidth_in_hz: float | None = None) -> dict[str, Any]:
+                        bandwidth_in_hz: float | None = None,
+                        input_side: Future[InputSide] | None = None) -> dict[str, Any]:
     """`quality_report`, or no metrics where it cannot be made: a missing measurement never
-    fails a job (the models not installed, an output it cannot read)."""
+    fails a job (the models not installed, an output it cannot read). ``input_side``: the
+    input's half, being measured (`measure_input`); waited for first."""
     try:
-        return quality_report(input_path, output_path, enhanced_16k, bandwidth_in_hz)
+        side = input_side.result() if input_side is not None else None
+        return quality_report(input_path, output_path, enhanced_16k, bandwidth_in_hz, side)
     except Exception as exc:  # noqa: BLE001
         log_event(log, "quality.skipped", logging.WARNING, job_id=job_id,
                   error=type(exc).__name__, detail=str(exc)[:200])

@@ -20,6 +20,7 @@ from services.upsampler.quality import (
     bandwidth_hz,
     choose_windows,
     frame_levels_db,
+    measure_input,
     quality_report,
     windows_for,
 )
@@ -111,6 +112,17 @@ def test_report_on_files_of_any_format(tmp_path: Path):
     assert metrics["bandwidth_in_hz"] <= 4100 < 15000 < metrics["bandwidth_out_hz"]
     assert metrics["quality_excerpt_s"] == pytest.approx(WINDOW_S, abs=0.01)
     assert metrics["quality_s"] > 0 and metrics["quality_rtf"] > 0
+
+    # the input's half measured ahead (the CLI does while mastering): the same figures, its
+    # seconds counted in the cost
+    ahead = measure_input(src, enhanced)
+    assert ahead.seconds > 0
+    assert set(ahead.metrics) == {f"dnsmos_{n}_in" for n in ("sig", "bak", "ovrl")} | {
+        "bandwidth_in_hz"}
+    joined = quality_report(src, out, enhanced, input_side=ahead)
+    for key in (*ahead.metrics, "dnsmos_ovrl_out", "bandwidth_out_hz", "quality_windows_s"):
+        assert joined[key] == metrics[key], key
+    assert joined["quality_s"] >= ahead.seconds
 
 
 def test_the_report_needs_neither_torch_nor_librosa():
