@@ -200,16 +200,6 @@ def _band_of_each_bin(n: int, cutoff_hz: float) -> np.ndarray:
     return np.searchsorted(np.asarray(band_edges_hz(cutoff_hz)), freqs_hz, side="right")
 
 
-def _gain_of_each_bin(n: int, gains: tuple[float, ...], cutoff_hz: float) -> np.ndarray:
-    """`gains` spread over an n-point rfft's bins (float32): the band b gain from the first
-    bin at or above its lower edge (as `_band_of_each_bin`), without a per-bin search."""
-    per_bin = np.empty(n // 2 + 1, dtype=np.float32)
-    starts = [0, *(int(np.ceil(edge * n / MODEL_RATE_HZ)) for edge in band_edges_hz(cutoff_hz))]
-    for gain, lo, hi in zip(gains, starts, [*starts[1:], len(per_bin)], strict=True):
-        per_bin[min(lo, len(per_bin)):min(max(hi, lo), len(per_bin))] = gain
-    return per_bin
-
-
 def split_residual(
     interpolated: np.ndarray, output: np.ndarray, cutoff_hz: float = DEFAULT_CUTOFF_HZ
 ) -> list[np.ndarray]:
@@ -248,6 +238,6 @@ def apply_band_gains(
 
     residual = np.asarray(output - interpolated, dtype=np.float32)
     spectrum = scipy.fft.rfft(residual)  # single precision: the residual is far above its noise
-    spectrum *= _gain_of_each_bin(len(residual), gains, cutoff_hz)
+    spectrum *= np.asarray(gains, np.float32)[_band_of_each_bin(len(residual), cutoff_hz)]
     gained = scipy.fft.irfft(spectrum, n=len(residual))
     return np.asarray(interpolated, dtype=np.float32) + gained

@@ -32,13 +32,14 @@ U-Net's ≈ 0.014.
 from __future__ import annotations
 
 import numpy as np
-import scipy.fft
 from scipy.ndimage import uniform_filter1d
+
+from shared.audio.stft import StftConfig, istft, stft
 
 VERSION = "sbr-1"
 REPLICATE_FROM_HZ = 16_000.0  # cutoffs from here up: the gap above fits in one source octave
 MIN_RATE_HZ = 44_100  # the band to fill lies under the input's own Nyquist
-N_FFT = 512  # 10.7 ms at 48 kHz, half-overlapped
+N_FFT = 512  # at 48 kHz (10.7 ms; the same duration at other rates), half-overlapped
 MARGIN_HZ = 375.0
 LEVEL_DB = -8.0
 SLOPE_DB_PER_OCTAVE = (-15.0, 0.0)
@@ -51,44 +52,30 @@ def wanted(rate_hz: int, cutoff_hz: float | None) -> bool:
         REPLICATE_FROM_HZ <= cutoff_hz < rate_hz / 2 - MARGIN_HZ
 
 
-def _window() -> np.ndarray:
-    """√(periodic Hann): analysis × synthesis at half overlap sums to exactly 1."""
-    return np.sqrt(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float32)
-
-
 def replicate_above(audio: np.ndarray, rate_hz: int, cutoff_hz: float) -> np.ndarray:
     """audio [n] → [n]: only the replicated band, from ``cutoff_hz − MARGIN_HZ`` up (the join
     to the kept band, `shared.audio.bandsplit.join_above_file`, takes it from the cutoff)."""
     x = np.asarray(audio, dtype=np.float32).reshape(-1)
-    n, hop = len(x), N_FFT // 2
-    bin_hz = rate_hz / N_FFT
+    config = StftConfig(frame_s=N_FFT / 48_000, overlap=2)
+    frame_len = config.frame_len(rate_hz)
+    bin_hz = rate_hz / frame_len
     top = int(np.floor((cutoff_hz - MARGIN_HZ) / bin_hz))  # first bin to fill
     low = int(np.ceil(top / 2))  # the source: [low, top), an octave
-    if n < N_FFT or cutoff_hz >= rate_hz / 2 or top - low < 2 or top >= N_FFT // 2:
-        return np.zeros(n, np.float32)
-    frames_n = int(np.ceil(n / hop)) + 1
-    padded = np.zeros((frames_n + 1) * hop, np.float32)
-    padded[hop : hop + n] = x
-    window = _window()
-    frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::hop][:frames_n]
-    spectrum = scipy.fft.rfft(frames * window, axis=1)  # [frames, bins]
+    if len(x) < frame_len or cutoff_hz >= rate_hz / 2 or top - low < 2 or top >= frame_len // 2:
+        return np.zeros(len(x), np.float32)
+    spectrum = stft(x, rate_hz, config)  # [bins, frames]
 
-    freqs = np.arange(N_FFT // 2 + 1) * bin_hz
+    freqs = np.arange(frame_len // 2 + 1) * bin_hz
     octaves = np.log2(freqs[low:top])
     octaves -= octaves.mean()
-    level_db = 10 * np.log10(np.abs(spectrum[:, low:top]) ** 2 + 1e-12)
-    slope = ((level_db - level_db.mean(axis=1, keepdims=True)) @ octaves) / (octaves @ octaves)
+    level_db = 10 * np.log10(np.abs(spectrum[low:top]) ** 2 + 1e-12)
+    slope = (octaves @ (level_db - level_db.mean(axis=0))) / (octaves @ octaves)
     slope = np.clip(uniform_filter1d(slope, SMOOTH_FRAMES), *SLOPE_DB_PER_OCTAVE)
 
-    targets = np.arange(top, N_FFT // 2 + 1)
+    targets = np.arange(top, frame_len // 2 + 1)
     sources = low + (targets - top) % (top - low)
     moved = np.log2(freqs[targets] / freqs[sources])  # octaves each bin moves up
-    gain = 10 ** ((slope[:, None] * moved[None, :] + LEVEL_DB) / 20)
+    gain = 10 ** ((moved[:, None] * slope[None, :] + LEVEL_DB) / 20)
     filled = np.zeros_like(spectrum)
-    filled[:, targets] = spectrum[:, sources] * gain.astype(np.float32)
-
-    out_frames = scipy.fft.irfft(filled, n=N_FFT, axis=1).astype(np.float32) * window
-    y = np.zeros(len(padded), np.float32)
-    y[: frames_n * hop] += out_frames[:, :hop].reshape(-1)
-    y[hop : (frames_n + 1) * hop] += out_frames[:, hop:].reshape(-1)
-    return y[hop : hop + n]
+    filled[targets] = spectrum[sources] * gain.astype(np.float32)
+    return istft(filled, rate_hz, len(x), config)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.enhancer.dsp.stft import StftConfig, istft, stft
+from shared.audio.stft import StftConfig, istft, stft
 
 _BINS_PER_SOLVE = 32
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.enhancer.dsp.stft import StftConfig, istft, stft
+from shared.audio.stft import StftConfig, istft, stft
 
 # ANSI S3.5-1997 Table 3, standard speech spectrum level, normal effort (dB re 20 µPa per Hz)
 # fmt: off

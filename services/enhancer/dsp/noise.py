@@ -23,7 +23,7 @@ import numpy as np
 from scipy.ndimage import minimum_filter1d, uniform_filter1d
 from scipy.special import exp1
 
-from services.enhancer.dsp.stft import StftConfig, istft, stft
+from shared.audio.stft import StftConfig, istft, stft
 
 
 @dataclass(frozen=True)

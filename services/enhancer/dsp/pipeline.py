@@ -21,7 +21,7 @@ from services.enhancer.dsp.dereverb import DereverbConfig, dereverb, wpe_spec
 from services.enhancer.dsp.eq import EqConfig, equalize
 from services.enhancer.dsp.filters import HumConfig, detect_hum, highpass, remove_hum
 from services.enhancer.dsp.noise import NoiseSuppressionConfig, suppress_noise_spec
-from services.enhancer.dsp.stft import StftConfig, istft, stft
+from shared.audio.stft import StftConfig, istft, stft
 
 
 @dataclass(frozen=True)

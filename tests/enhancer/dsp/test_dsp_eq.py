@@ -6,7 +6,7 @@ import numpy as np
 from scipy.signal import fftconvolve, firwin2
 
 from services.enhancer.dsp.eq import EqConfig, equalize, reference_level_db
-from services.enhancer.dsp.stft import stft
+from shared.audio.stft import stft
 
 RATE_HZ = 16_000
 FREQS_HZ = np.linspace(0, RATE_HZ / 2, 257)

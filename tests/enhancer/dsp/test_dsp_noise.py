@@ -10,7 +10,7 @@ from services.enhancer.dsp.noise import (
     suppress_noise,
     track_noise_psd,
 )
-from services.enhancer.dsp.stft import StftConfig, istft, stft
+from shared.audio.stft import StftConfig, istft, stft
 
 RATE_HZ = 16_000
 

@@ -1,4 +1,5 @@
-"""One STFT for the whole chain, so WPE and the noise suppressor share a single analysis.
+"""One STFT for the product: the dsp engine's WPE and noise suppressor share a single analysis, and
+the upsampler's band replication uses it at half overlap.
 
 sqrt-Hann analysis and synthesis windows at 75 % overlap sum to a constant, so
 `istft(stft(x)) == x` up to float rounding (tested); the signal is padded by one frame on both
